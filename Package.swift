@@ -1,0 +1,113 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let strictConcurrency: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "portico",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "portico", targets: ["portico"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.36.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+    ],
+    targets: [
+        // Pure: resources decoded from YAML with source positions, and their validation.
+        .target(
+            name: "PorticoModel",
+            dependencies: [
+                "PorticoAllocation",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strictConcurrency
+        ),
+        // Pure: the Ingress route table (host + path -> target), generic over its target.
+        .target(name: "PorticoRouting", swiftSettings: strictConcurrency),
+        // Pure: MetalLB-compatible load-balancer IP allocation.
+        .target(name: "PorticoAllocation", swiftSettings: strictConcurrency),
+        // Pure: manifests -> plan (allocations, listeners, routes, diagnostics).
+        .target(
+            name: "PorticoPlan",
+            dependencies: ["PorticoModel", "PorticoRouting", "PorticoAllocation"],
+            swiftSettings: strictConcurrency
+        ),
+        // NIO: the HTTP/1.1, HTTP/2 and TLS ingress data plane.
+        .target(
+            name: "PorticoHTTP",
+            dependencies: [
+                "PorticoRouting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictConcurrency
+        ),
+        // The daemon: reconciles the running parts to the plan; admin endpoint and metrics.
+        .target(
+            name: "PorticoRuntime",
+            dependencies: [
+                "PorticoModel",
+                "PorticoPlan",
+                "PorticoHTTP",
+                "PorticoRouting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictConcurrency
+        ),
+        .executableTarget(
+            name: "portico",
+            dependencies: [
+                "PorticoModel",
+                "PorticoPlan",
+                "PorticoRuntime",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictConcurrency
+        ),
+        .testTarget(name: "PorticoModelTests", dependencies: ["PorticoModel"]),
+        .testTarget(name: "PorticoRoutingTests", dependencies: ["PorticoRouting"]),
+        .testTarget(name: "PorticoAllocationTests", dependencies: ["PorticoAllocation"]),
+        .testTarget(name: "PorticoPlanTests", dependencies: ["PorticoPlan", "PorticoModel"]),
+        .testTarget(
+            name: "PorticoHTTPTests",
+            dependencies: [
+                "PorticoHTTP",
+                "PorticoRouting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .testTarget(name: "IntegrationTests", dependencies: ["portico"]),
+    ]
+)

@@ -1,0 +1,147 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOSSL
+import PorticoRouting
+
+/// One immutable generation of the engine's configuration, swapped atomically on reload.
+final class EngineState: Sendable {
+    let routes: RouteTable<HTTPRoute>
+    let pools: [String: UpstreamPool]
+    let limits: HTTPLimits
+    let trustedProxies: [IPAddressRange]
+    let certificates: CertificateStore?
+    /// Client TLS contexts of the pools that speak TLS to their endpoints, by pool id.
+    let upstreamTLS: [String: UpstreamTLSContext]
+
+    init(_ configuration: HTTPEngineConfiguration) throws {
+        self.routes = configuration.routes
+        self.pools = configuration.pools
+        self.limits = configuration.limits
+        self.trustedProxies = configuration.trustedProxies
+        let needsTLS = configuration.listeners.contains { $0.kind == .https }
+        if needsTLS || !configuration.certificates.isEmpty || configuration.defaultCertificate != nil {
+            self.certificates = try CertificateStore(configuration)
+        } else {
+            self.certificates = nil
+        }
+        var upstreamTLS: [String: UpstreamTLSContext] = [:]
+        for (id, pool) in configuration.pools {
+            guard let tls = pool.tls else { continue }
+            var client = TLSConfiguration.makeClientConfiguration()
+            client.minimumTLSVersion = .tlsv12
+            client.applicationProtocols = ["http/1.1"]
+            if let roots = tls.trustRootsPEM {
+                let certificates = try NIOSSLCertificate.fromPEMBytes(Array(roots.utf8))
+                client.trustRoots = .certificates(certificates)
+                client.certificateVerification = .fullVerification
+            } else {
+                client.certificateVerification = .none
+            }
+            upstreamTLS[id] = UpstreamTLSContext(context: try NIOSSLContext(configuration: client), serverName: tls.serverName)
+        }
+        self.upstreamTLS = upstreamTLS
+    }
+}
+
+/// A built client TLS context for one upstream pool.
+struct UpstreamTLSContext: Sendable {
+    let context: NIOSSLContext
+    let serverName: String?
+}
+
+/// What every connection handler shares with the engine.
+final class EngineCore: Sendable {
+    private let stateBox: NIOLockedValueBox<EngineState>
+    let upstreamPools = UpstreamPoolRegistry()
+    let logger: Logger
+    let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+
+    init(logger: Logger, state: EngineState) {
+        self.logger = logger
+        self.stateBox = NIOLockedValueBox(state)
+    }
+
+    /// The current generation (one uncontended lock per request).
+    var state: EngineState {
+        self.stateBox.withLockedValue { $0 }
+    }
+
+    func replaceState(_ state: EngineState) {
+        self.stateBox.withLockedValue { $0 = state }
+    }
+}
+
+/// Parsed certificates and the SNI lookup: exact name, then wildcard, then default.
+final class CertificateStore: Sendable {
+    struct Entry: Sendable {
+        let chain: [NIOSSLCertificateSource]
+        let key: NIOSSLPrivateKeySource
+    }
+
+    let exact: [String: Entry]
+    let wildcard: [String: Entry]
+    let fallback: Entry
+
+    init(_ configuration: HTTPEngineConfiguration) throws {
+        func load(_ certificate: TLSCertificate) throws -> Entry {
+            let chain = try NIOSSLCertificate.fromPEMBytes(Array(certificate.certificateChainPEM.utf8))
+            guard !chain.isEmpty else { throw HTTPEngineError.invalidCertificate(certificate.serverNames) }
+            let key = try NIOSSLPrivateKey(bytes: Array(certificate.privateKeyPEM.utf8), format: .pem)
+            return Entry(chain: chain.map { .certificate($0) }, key: .privateKey(key))
+        }
+        var exact: [String: Entry] = [:]
+        var wildcard: [String: Entry] = [:]
+        for certificate in configuration.certificates {
+            let entry = try load(certificate)
+            for name in certificate.serverNames {
+                let lowered = name.lowercased()
+                if lowered.hasPrefix("*.") {
+                    if wildcard[String(lowered.dropFirst(2))] == nil { wildcard[String(lowered.dropFirst(2))] = entry }
+                } else if exact[lowered] == nil {
+                    exact[lowered] = entry
+                }
+            }
+        }
+        if let certificate = configuration.defaultCertificate {
+            self.fallback = try load(certificate)
+        } else if let first = configuration.certificates.first {
+            self.fallback = try load(first)
+        } else {
+            throw HTTPEngineError.noDefaultCertificate
+        }
+        self.exact = exact
+        self.wildcard = wildcard
+    }
+
+    func select(serverName: String?) -> Entry {
+        guard var name = serverName?.lowercased() else { return self.fallback }
+        if name.hasSuffix(".") { name.removeLast() }
+        if let entry = self.exact[name] { return entry }
+        if let dot = name.firstIndex(of: "."), let entry = self.wildcard[String(name[name.index(after: dot)...])] {
+            return entry
+        }
+        return self.fallback
+    }
+}
+
+/// Errors of ``HTTPEngine/apply(_:)``.
+public enum HTTPEngineError: Error, CustomStringConvertible {
+    /// A TLS listener is configured but there is no certificate at all.
+    case noDefaultCertificate
+    /// A PEM chain held no certificate.
+    case invalidCertificate([String])
+    /// A listener address is not an IP address.
+    case invalidListenerAddress(String)
+
+    public var description: String {
+        switch self {
+        case .noDefaultCertificate:
+            return "a TLS listener needs a default certificate (or at least one certificate)"
+        case .invalidCertificate(let names):
+            return "the certificate chain for \(names) holds no certificate"
+        case .invalidListenerAddress(let address):
+            return "listener address \"\(address)\" is not an IP address"
+        }
+    }
+}

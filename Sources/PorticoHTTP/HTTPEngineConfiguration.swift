@@ -1,0 +1,220 @@
+public import NIOCore
+public import PorticoRouting
+
+/// Everything the HTTP engine serves: listeners, certificates, routes, upstream pools and limits.
+///
+/// A configuration is a value. ``HTTPEngine/apply(_:)`` swaps it in atomically: new requests see
+/// the new routes, pools and certificates; established connections finish undisturbed.
+public struct HTTPEngineConfiguration: Sendable {
+    /// The sockets to listen on.
+    public var listeners: [HTTPListener]
+    /// Certificates offered on TLS listeners, chosen by SNI.
+    public var certificates: [TLSCertificate]
+    /// The certificate used when SNI matches nothing (or is absent). Required when a TLS listener exists.
+    public var defaultCertificate: TLSCertificate?
+    /// Host + path -> route.
+    public var routes: RouteTable<HTTPRoute>
+    /// Upstream pool id -> endpoints.
+    public var pools: [String: UpstreamPool]
+    /// Timeouts and size limits that apply to every connection.
+    public var limits: HTTPLimits
+    /// Peers whose incoming `X-Forwarded-*` / `X-Real-IP` headers are trusted and extended.
+    public var trustedProxies: [IPAddressRange]
+    /// Offer `h2` by ALPN on TLS listeners. Read when the first TLS listener is created.
+    public var enableHTTP2: Bool
+
+    /// Creates a configuration.
+    public init(
+        listeners: [HTTPListener] = [],
+        certificates: [TLSCertificate] = [],
+        defaultCertificate: TLSCertificate? = nil,
+        routes: RouteTable<HTTPRoute> = RouteTable(),
+        pools: [String: UpstreamPool] = [:],
+        limits: HTTPLimits = HTTPLimits(),
+        trustedProxies: [IPAddressRange] = [],
+        enableHTTP2: Bool = true
+    ) {
+        self.listeners = listeners
+        self.certificates = certificates
+        self.defaultCertificate = defaultCertificate
+        self.routes = routes
+        self.pools = pools
+        self.limits = limits
+        self.trustedProxies = trustedProxies
+        self.enableHTTP2 = enableHTTP2
+    }
+}
+
+/// One listening socket.
+public struct HTTPListener: Sendable, Hashable {
+    /// Plain HTTP or TLS.
+    public enum Kind: String, Sendable, Hashable {
+        /// Plain HTTP/1.1.
+        case http
+        /// TLS, then HTTP/2 or HTTP/1.1 by ALPN.
+        case https
+    }
+
+    /// The IP address to bind (`127.0.0.1`, `::`, a load-balancer IP).
+    public var address: String
+    /// The TCP port; 0 picks a free one (see ``HTTPEngine/boundListeners``).
+    public var port: Int
+    /// Plain or TLS.
+    public var kind: Kind
+
+    /// Creates a listener.
+    public init(address: String, port: Int, kind: Kind) {
+        self.address = address
+        self.port = port
+        self.kind = kind
+    }
+}
+
+/// A certificate chain and key, and the server names it answers for.
+public struct TLSCertificate: Sendable {
+    /// Exact names (`app.example.com`) or wildcards (`*.example.com`, one label).
+    public var serverNames: [String]
+    /// PEM certificate chain, leaf first.
+    public var certificateChainPEM: String
+    /// PEM private key.
+    public var privateKeyPEM: String
+
+    /// Creates a certificate entry.
+    public init(serverNames: [String], certificateChainPEM: String, privateKeyPEM: String) {
+        self.serverNames = serverNames
+        self.certificateChainPEM = certificateChainPEM
+        self.privateKeyPEM = privateKeyPEM
+    }
+}
+
+/// Where a request goes and the per-route policy applied on the way.
+public struct HTTPRoute: Sendable {
+    /// The backing Service, `namespace/name` (used in messages and metrics).
+    public var service: String
+    /// The key of the upstream pool in ``HTTPEngineConfiguration/pools``.
+    public var pool: String
+    /// Answer plain-HTTP requests with a 308 to `https://` (ingress-nginx `ssl-redirect`).
+    public var sslRedirect: Bool
+    /// Answer every request with a redirect to this URL (ingress-nginx `permanent-redirect`).
+    public var permanentRedirect: String?
+    /// Status of the permanent redirect (301 by default).
+    public var permanentRedirectCode: Int
+    /// Largest request body accepted; larger gets 413. `nil` = unlimited (`proxy-body-size: 0`).
+    public var maxBodySize: Int?
+    /// Connect timeout to an upstream endpoint (`proxy-connect-timeout`).
+    public var connectTimeout: TimeAmount
+    /// Longest wait between two reads from the upstream (`proxy-read-timeout`); exceeded -> 504.
+    public var readTimeout: TimeAmount
+
+    /// Creates a route target.
+    public init(
+        service: String,
+        pool: String,
+        sslRedirect: Bool = false,
+        permanentRedirect: String? = nil,
+        permanentRedirectCode: Int = 301,
+        maxBodySize: Int? = 1024 * 1024,
+        connectTimeout: TimeAmount = .seconds(5),
+        readTimeout: TimeAmount = .seconds(60)
+    ) {
+        self.service = service
+        self.pool = pool
+        self.sslRedirect = sslRedirect
+        self.permanentRedirect = permanentRedirect
+        self.permanentRedirectCode = permanentRedirectCode
+        self.maxBodySize = maxBodySize
+        self.connectTimeout = connectTimeout
+        self.readTimeout = readTimeout
+    }
+}
+
+/// The endpoints behind one route target (a Service port's ready endpoints).
+public struct UpstreamPool: Sendable {
+    /// Endpoints, tried round robin.
+    public var endpoints: [UpstreamEndpoint]
+    /// TLS to the endpoints (ingress-nginx `backend-protocol: HTTPS`); `nil` = plain HTTP/1.1.
+    public var tls: UpstreamTLS?
+
+    /// Creates a pool.
+    public init(endpoints: [UpstreamEndpoint], tls: UpstreamTLS? = nil) {
+        self.endpoints = endpoints
+        self.tls = tls
+    }
+}
+
+/// How to speak TLS to upstream endpoints.
+public struct UpstreamTLS: Sendable {
+    /// PEM CA certificates to verify the upstream against; `nil` = no verification (the
+    /// ingress-nginx default for `backend-protocol: HTTPS`).
+    public var trustRootsPEM: String?
+    /// SNI and the name verified; `nil` = the endpoint host when it is a name (IPs send no SNI).
+    public var serverName: String?
+
+    /// Creates an upstream TLS policy.
+    public init(trustRootsPEM: String? = nil, serverName: String? = nil) {
+        self.trustRootsPEM = trustRootsPEM
+        self.serverName = serverName
+    }
+}
+
+/// One upstream `host:port` (HTTP/1.1, plain).
+public struct UpstreamEndpoint: Sendable, Hashable, CustomStringConvertible {
+    /// IP address or host name.
+    public var host: String
+    /// TCP port.
+    public var port: Int
+
+    /// Creates an endpoint.
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// `host:port`.
+    public var description: String { "\(self.host):\(self.port)" }
+}
+
+/// Connection-wide timeouts and limits.
+public struct HTTPLimits: Sendable {
+    /// Time allowed to receive a complete request head once it started (or after accept); exceeded -> 408.
+    public var headerReadTimeout: TimeAmount
+    /// How long an idle keep-alive connection is kept.
+    public var idleTimeout: TimeAmount
+    /// Longest request line; longer -> 414.
+    public var maxRequestLineSize: Int
+    /// Longest single header line; also the decoder's per-field limit.
+    public var maxHeaderFieldSize: Int
+    /// Largest header section; larger -> 431.
+    public var maxHeaderSectionSize: Int
+    /// Idle upstream connections kept per endpoint and event loop.
+    public var maxIdleUpstreamConnectionsPerEndpoint: Int
+    /// How long an idle upstream connection is kept.
+    public var upstreamIdleTimeout: TimeAmount
+    /// Connect attempts for an idempotent request (first try included).
+    public var maxConnectAttempts: Int
+    /// Concurrent streams per HTTP/2 connection (advertised and enforced).
+    public var maxConcurrentStreams: Int
+
+    /// Creates limits; defaults follow nginx's.
+    public init(
+        headerReadTimeout: TimeAmount = .seconds(60),
+        idleTimeout: TimeAmount = .seconds(75),
+        maxRequestLineSize: Int = 8 * 1024,
+        maxHeaderFieldSize: Int = 8 * 1024,
+        maxHeaderSectionSize: Int = 32 * 1024,
+        maxIdleUpstreamConnectionsPerEndpoint: Int = 64,
+        upstreamIdleTimeout: TimeAmount = .seconds(60),
+        maxConnectAttempts: Int = 3,
+        maxConcurrentStreams: Int = 100
+    ) {
+        self.headerReadTimeout = headerReadTimeout
+        self.idleTimeout = idleTimeout
+        self.maxRequestLineSize = maxRequestLineSize
+        self.maxHeaderFieldSize = maxHeaderFieldSize
+        self.maxHeaderSectionSize = maxHeaderSectionSize
+        self.maxIdleUpstreamConnectionsPerEndpoint = maxIdleUpstreamConnectionsPerEndpoint
+        self.upstreamIdleTimeout = upstreamIdleTimeout
+        self.maxConnectAttempts = maxConnectAttempts
+        self.maxConcurrentStreams = maxConcurrentStreams
+    }
+}

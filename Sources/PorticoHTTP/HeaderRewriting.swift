@@ -1,0 +1,188 @@
+import NIOCore
+import NIOHTTP1
+
+extension String {
+    /// ASCII case-insensitive comparison against a lowercase token made of letters, digits and `-`.
+    @inline(__always)
+    func equalsLowercaseToken(_ token: StaticString) -> Bool {
+        let count = token.utf8CodeUnitCount
+        guard self.utf8.count == count else { return false }
+        return token.withUTF8Buffer { expected in
+            var index = 0
+            for byte in self.utf8 {
+                if byte | 0x20 != expected[index] { return false }
+                index += 1
+            }
+            return true
+        }
+    }
+}
+
+/// What the proxy needs to know about a request head, gathered in one pass over its headers.
+struct RequestHeadFacts {
+    var host: String?
+    var transferEncodingCount = 0
+    var transferEncodingIsChunked = false
+    var contentLength: Int?
+    var conflictingContentLength = false
+    var expectsContinue = false
+    var isUpgrade = false
+    /// Some hop-by-hop header is present and must be removed.
+    var hasHopByHop = false
+    var connectionTokens: [Substring] = []
+    var hasForwardedFor = false
+    var hasForwardedProto = false
+    var hasForwardedHost = false
+    var hasForwardedPort = false
+    var hasRealIP = false
+
+    /// Whether a body follows the head.
+    var hasBody: Bool {
+        self.transferEncodingCount > 0 || (self.contentLength ?? 0) > 0
+    }
+
+    init(_ headers: HTTPHeaders) {
+        for (name, value) in headers {
+            switch name.utf8.count {
+            case 4 where name.equalsLowercaseToken("host"):
+                if self.host == nil { self.host = value }
+            case 2 where name.equalsLowercaseToken("te"):
+                self.hasHopByHop = true
+            case 6 where name.equalsLowercaseToken("expect"):
+                if value.lowercased() == "100-continue" { self.expectsContinue = true }
+            case 7 where name.equalsLowercaseToken("upgrade"):
+                self.isUpgrade = true
+                self.hasHopByHop = true
+            case 7 where name.equalsLowercaseToken("trailer"):
+                self.hasHopByHop = true
+            case 9 where name.equalsLowercaseToken("x-real-ip"):
+                self.hasRealIP = true
+            case 10 where name.equalsLowercaseToken("connection"):
+                self.hasHopByHop = true
+                for token in value.split(separator: ",") {
+                    self.connectionTokens.append(token.trimmingSpaces())
+                }
+            case 10 where name.equalsLowercaseToken("keep-alive"):
+                self.hasHopByHop = true
+            case 14 where name.equalsLowercaseToken("content-length"):
+                for token in value.split(separator: ",", omittingEmptySubsequences: false) {
+                    guard let length = Int(token.trimmingSpaces()), length >= 0 else {
+                        self.conflictingContentLength = true
+                        continue
+                    }
+                    if let existing = self.contentLength, existing != length { self.conflictingContentLength = true }
+                    self.contentLength = length
+                }
+            case 15 where name.equalsLowercaseToken("x-forwarded-for"):
+                self.hasForwardedFor = true
+            case 16 where name.equalsLowercaseToken("x-forwarded-host"):
+                self.hasForwardedHost = true
+            case 16 where name.equalsLowercaseToken("x-forwarded-port"):
+                self.hasForwardedPort = true
+            case 16 where name.equalsLowercaseToken("proxy-connection"):
+                self.hasHopByHop = true
+            case 17 where name.equalsLowercaseToken("x-forwarded-proto"):
+                self.hasForwardedProto = true
+            case 17 where name.equalsLowercaseToken("transfer-encoding"):
+                for token in value.split(separator: ",") {
+                    self.transferEncodingCount += 1
+                    self.transferEncodingIsChunked = token.trimmingSpaces().lowercased() == "chunked"
+                }
+            default:
+                continue
+            }
+        }
+        if self.isUpgrade {
+            self.isUpgrade = self.connectionTokens.contains { $0.lowercased() == "upgrade" }
+        }
+    }
+}
+
+extension Substring {
+    func trimmingSpaces() -> Substring {
+        var result = self
+        while let first = result.first, first == " " || first == "\t" { result.removeFirst() }
+        while let last = result.last, last == " " || last == "\t" { result.removeLast() }
+        return result
+    }
+}
+
+/// The fixed hop-by-hop headers (RFC 9110 7.6.1 plus the legacy `Proxy-Connection`).
+private let hopByHopHeaders = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"]
+
+extension HTTPHeaders {
+    /// Removes hop-by-hop headers and those named in `Connection`; for an upgrade, keeps
+    /// `Upgrade` and sends `Connection: upgrade`.
+    mutating func removeHopByHop(connectionTokens: [Substring], keepUpgrade: Bool) {
+        for token in connectionTokens where !token.isEmpty {
+            let name = token.lowercased()
+            if keepUpgrade && name == "upgrade" { continue }
+            self.remove(name: name)
+        }
+        for name in hopByHopHeaders {
+            if keepUpgrade && name == "upgrade" { continue }
+            self.remove(name: name)
+        }
+        if keepUpgrade {
+            self.add(name: "connection", value: "upgrade")
+        }
+    }
+
+    /// Removes hop-by-hop headers from an upstream response (one pass when none are present).
+    mutating func removeHopByHopFromResponse(keepUpgrade: Bool) {
+        var tokens: [Substring] = []
+        var found = false
+        for (name, value) in self {
+            switch name.utf8.count {
+            case 10 where name.equalsLowercaseToken("connection"):
+                found = true
+                for token in value.split(separator: ",") { tokens.append(token.trimmingSpaces()) }
+            case 2 where name.equalsLowercaseToken("te"),
+                7 where name.equalsLowercaseToken("trailer") || name.equalsLowercaseToken("upgrade"),
+                10 where name.equalsLowercaseToken("keep-alive"),
+                16 where name.equalsLowercaseToken("proxy-connection"):
+                found = true
+            default:
+                continue
+            }
+        }
+        if found {
+            self.removeHopByHop(connectionTokens: tokens, keepUpgrade: keepUpgrade)
+        }
+    }
+}
+
+/// The per-connection facts used to write `X-Forwarded-*` headers.
+struct ForwardingContext {
+    var clientAddress: String
+    var trusted: Bool
+    var scheme: String
+    var localPort: String
+
+    func apply(to headers: inout HTTPHeaders, facts: RequestHeadFacts) {
+        if facts.hasForwardedFor {
+            if self.trusted {
+                let existing = headers["x-forwarded-for"].joined(separator: ", ")
+                headers.replaceOrAdd(name: "x-forwarded-for", value: existing + ", " + self.clientAddress)
+            } else {
+                headers.replaceOrAdd(name: "x-forwarded-for", value: self.clientAddress)
+            }
+        } else {
+            headers.add(name: "x-forwarded-for", value: self.clientAddress)
+        }
+        Self.set(&headers, "x-forwarded-proto", self.scheme, present: facts.hasForwardedProto, keep: self.trusted)
+        if let host = facts.host {
+            Self.set(&headers, "x-forwarded-host", host, present: facts.hasForwardedHost, keep: self.trusted)
+        }
+        Self.set(&headers, "x-forwarded-port", self.localPort, present: facts.hasForwardedPort, keep: self.trusted)
+        Self.set(&headers, "x-real-ip", self.clientAddress, present: facts.hasRealIP, keep: self.trusted)
+    }
+
+    private static func set(_ headers: inout HTTPHeaders, _ name: String, _ value: String, present: Bool, keep: Bool) {
+        if !present {
+            headers.add(name: name, value: value)
+        } else if !keep {
+            headers.replaceOrAdd(name: name, value: value)
+        }
+    }
+}

@@ -1,0 +1,725 @@
+import NIOCore
+import NIOHTTP1
+import PorticoRouting
+
+/// The downstream end of one client connection: routes each request, leases an upstream
+/// connection of the same event loop, streams both bodies with backpressure and answers
+/// locally (404/502/503/504/413/308/...) when the request cannot be proxied.
+///
+/// Backpressure: the downstream `read` is withheld while the upstream is connecting or not
+/// writable; the upstream `read` is withheld while the downstream is not writable.
+/// Flushes are coalesced per read burst of the side that produced the bytes.
+final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOScheduledCallbackHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum Phase {
+        /// No request yet on this keep-alive connection (idle timeout applies).
+        case idle
+        /// Bytes of a request head arrived but not the whole head (header timeout applies).
+        case readingHead
+        /// Waiting for an upstream connection.
+        case connecting
+        /// Request forwarded, streaming.
+        case proxying
+        /// A local response was written; waiting for the request's end.
+        case respondedLocally
+        /// Tunnel installed; this handler is leaving the pipeline.
+        case upgraded
+        /// Closing; ignore everything.
+        case closing
+    }
+
+    private let core: EngineCore
+    /// Absent on HTTP/2 streams.
+    private let probe: RequestHeadProbe?
+    /// One HTTP/2 stream (one request) rather than an HTTP/1.1 connection.
+    private let isHTTP2Stream: Bool
+    private let isTLS: Bool
+    private var context: ChannelHandlerContext!
+    private var pool: UpstreamConnectionPool!
+    private var forwarding = ForwardingContext(clientAddress: "", trusted: false, scheme: "http", localPort: "")
+    private var firstRequest = true
+
+    private var phase = Phase.idle
+    private var exchange: UInt64 = 0
+    // The current exchange.
+    private var route: HTTPRoute?
+    private var limits = HTTPLimits()
+    private var requestHead: HTTPRequestHead?
+    private var pending = CircularBuffer<HTTPClientRequestPart>(initialCapacity: 4)
+    private var upstream: UpstreamConnection?
+    private var endpoints: [UpstreamEndpoint] = []
+    private var upstreamTLS: UpstreamTLSContext?
+    private var firstEndpoint = 0
+    private var attempts = 0
+    private var isIdempotent = false
+    private var isUpgradeRequest = false
+    private var requestHasBody = false
+    private var requestEnded = false
+    private var responseStarted = false
+    private var responseIsSwitching = false
+    private var upstreamReusable = false
+    private var closeAfterResponse = false
+    private var requestVersion = HTTPVersion.http1_1
+    /// The head of a bodiless idempotent request sent on a reused upstream connection: if
+    /// that connection turns out to be closed before any response byte, resend it once on
+    /// a new connection (the upstream closed an idle keep-alive connection under us).
+    private var replayableHead: HTTPRequestHead?
+    private var forceNewConnection = false
+    private var bodyReceived = 0
+    private var downstreamReadPending = false
+    // One lazily moved timer per connection.
+    private var deadline: NIODeadline?
+    private var timer: NIOScheduledCallback?
+    private var timerFiresAt: NIODeadline?
+
+    init(core: EngineCore, probe: RequestHeadProbe?, isTLS: Bool, isHTTP2Stream: Bool = false) {
+        self.core = core
+        self.probe = probe
+        self.isHTTP2Stream = isHTTP2Stream
+        self.isTLS = isTLS
+    }
+
+    var downstreamIsWritable: Bool { self.context?.channel.isWritable ?? false }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.pool = self.core.upstreamPools.pool(for: context.eventLoop)
+        let state = self.core.state
+        self.limits = state.limits
+        let remote = context.channel.remoteAddress
+        let bytes = IPAddressRange.bytes(of: remote)
+        self.forwarding = ForwardingContext(
+            clientAddress: remote?.ipAddress ?? "",
+            trusted: bytes.map { bytes in state.trustedProxies.contains { $0.contains(bytes) } } ?? false,
+            scheme: self.isTLS ? "https" : "http",
+            localPort: context.channel.localAddress?.port.map(String.init) ?? ""
+        )
+        self.setDeadline(.now() + self.limits.headerReadTimeout)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.cancelTimer()
+        if self.phase != .upgraded {
+            self.dropUpstream()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.phase = .closing
+        self.cancelTimer()
+        self.dropUpstream()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch self.unwrapInboundIn(data) {
+        case .head(let head):
+            guard self.phase == .idle || self.phase == .readingHead else { return }
+            self.startExchange(head)
+        case .body(let buffer):
+            self.requestBody(buffer)
+        case .end(let trailers):
+            self.requestEnd(trailers)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        switch self.phase {
+        case .idle:
+            // The decoder consumed bytes without producing a head: a request is arriving.
+            self.phase = .readingHead
+            self.setDeadline(.now() + self.limits.headerReadTimeout)
+        case .proxying:
+            self.upstream?.flush()
+        default:
+            break
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            self.upstream?.resumeReading()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError else {
+            self.phase = .closing
+            context.close(promise: nil)
+            return
+        }
+        guard !self.responseStarted, self.phase != .closing else {
+            self.phase = .closing
+            context.close(promise: nil)
+            return
+        }
+        self.dropUpstream()
+        switch parserError {
+        case .headerOverflow:
+            if let probe = self.probe, self.firstRequest && (probe.requestLineTooLong || probe.requestLineIncomplete) {
+                self.respondLocally(.uriTooLong, "request line too long\n", forceClose: true)
+            } else {
+                self.respondLocally(
+                    .init(statusCode: 431, reasonPhrase: "Request Header Fields Too Large"),
+                    "request header section too large\n",
+                    forceClose: true
+                )
+            }
+        case .unexpectedContentLength, .invalidContentLength:
+            self.respondLocally(.badRequest, "bad request: message framing (\(parserError))\n", forceClose: true)
+        default:
+            self.respondLocally(.badRequest, "bad request: \(parserError)\n", forceClose: true)
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        switch self.phase {
+        case .connecting:
+            self.downstreamReadPending = true
+        case .proxying:
+            if let upstream = self.upstream, !upstream.isWritable {
+                self.downstreamReadPending = true
+            } else {
+                context.read()
+            }
+        default:
+            context.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, self.phase == .idle || self.phase == .readingHead {
+            self.phase = .closing
+            context.close(promise: nil)
+            return
+        }
+        if event is ChannelShouldQuiesceEvent {
+            self.closeAfterResponse = true
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: Request side
+
+    private func startExchange(_ incoming: HTTPRequestHead) {
+        self.exchange &+= 1
+        self.firstRequest = false
+        self.requestEnded = false
+        self.responseStarted = false
+        self.responseIsSwitching = false
+        self.upstreamReusable = false
+        self.bodyReceived = 0
+        self.attempts = 0
+        self.closeAfterResponse = !self.isHTTP2Stream && !incoming.isKeepAlive
+        self.requestVersion = incoming.version
+        self.replayableHead = nil
+        self.forceNewConnection = false
+        let facts = RequestHeadFacts(incoming.headers)
+        self.requestHasBody = facts.hasBody
+        self.isUpgradeRequest = facts.isUpgrade && !self.isHTTP2Stream
+
+        // Framing hygiene (request smuggling).
+        if facts.transferEncodingCount > 0 && facts.contentLength != nil {
+            return self.respondLocally(
+                .badRequest,
+                "bad request: both Content-Length and Transfer-Encoding\n",
+                forceClose: true
+            )
+        }
+        if facts.transferEncodingCount > 0 && !(facts.transferEncodingCount == 1 && facts.transferEncodingIsChunked) {
+            return self.respondLocally(
+                .badRequest,
+                "bad request: Transfer-Encoding other than chunked\n",
+                forceClose: true
+            )
+        }
+        if facts.conflictingContentLength {
+            return self.respondLocally(.badRequest, "bad request: conflicting Content-Length\n", forceClose: true)
+        }
+
+        let state = self.core.state
+        self.limits = state.limits
+        guard let route = state.routes.lookup(host: facts.host.map { Substring($0) }, path: Substring(incoming.uri))
+        else {
+            return self.respondLocally(
+                .notFound,
+                "no route for host \"\(facts.host ?? "")\" path \"\(incoming.uri)\"\n"
+            )
+        }
+        self.route = route
+        if let target = route.permanentRedirect {
+            return self.respondLocally(
+                HTTPResponseStatus(statusCode: route.permanentRedirectCode),
+                "redirecting to \(target)\n",
+                location: target
+            )
+        }
+        if route.sslRedirect && !self.isTLS {
+            let host = Self.hostWithoutPort(facts.host ?? "")
+            let target = "https://\(host)\(incoming.uri)"
+            return self.respondLocally(.permanentRedirect, "redirecting to \(target)\n", location: target)
+        }
+        if let limit = route.maxBodySize, let length = facts.contentLength, length > limit {
+            return self.respondLocally(
+                .payloadTooLarge,
+                "request body of \(length) bytes is over the limit of \(limit) bytes\n",
+                forceClose: true
+            )
+        }
+        guard let upstreamPool = state.pools[route.pool], !upstreamPool.endpoints.isEmpty else {
+            return self.respondLocally(
+                .serviceUnavailable,
+                "no endpoints available for service \"\(route.service)\"\n"
+            )
+        }
+        if facts.expectsContinue {
+            self.context.writeAndFlush(
+                self.wrapOutboundOut(.head(HTTPResponseHead(version: incoming.version, status: .continue))),
+                promise: nil
+            )
+        }
+
+        var head = incoming
+        if facts.hasHopByHop {
+            head.headers.removeHopByHop(connectionTokens: facts.connectionTokens, keepUpgrade: facts.isUpgrade)
+        }
+        if facts.expectsContinue {
+            head.headers.remove(name: "expect")
+        }
+        self.forwarding.apply(to: &head.headers, facts: facts)
+        if head.version != .http1_1 {
+            head.version = .http1_1
+            if !facts.hasBody { head.headers.remove(name: "transfer-encoding") }
+        }
+        self.requestHead = head
+        switch head.method {
+        case .GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE: self.isIdempotent = true
+        default: self.isIdempotent = false
+        }
+        self.endpoints = upstreamPool.endpoints
+        self.upstreamTLS = state.upstreamTLS[route.pool]
+        self.firstEndpoint = self.pool.nextIndex(pool: route.pool, count: upstreamPool.endpoints.count)
+        self.phase = .connecting
+        self.setDeadline(nil)
+        self.connectUpstream()
+    }
+
+    private func requestBody(_ buffer: ByteBuffer) {
+        switch self.phase {
+        case .connecting, .proxying:
+            self.bodyReceived += buffer.readableBytes
+            if let limit = self.route?.maxBodySize, self.bodyReceived > limit {
+                if self.responseStarted {
+                    return self.closeNow()
+                }
+                self.dropUpstream()
+                return self.respondLocally(
+                    .payloadTooLarge,
+                    "request body is over the limit of \(limit) bytes\n",
+                    forceClose: true
+                )
+            }
+            if self.phase == .connecting {
+                self.pending.append(.body(.byteBuffer(buffer)))
+            } else {
+                self.upstream?.write(.body(.byteBuffer(buffer)))
+                self.refreshUpstreamDeadline()
+            }
+        default:
+            break
+        }
+    }
+
+    private func requestEnd(_ trailers: HTTPHeaders?) {
+        self.requestEnded = true
+        switch self.phase {
+        case .connecting:
+            self.pending.append(.end(trailers))
+        case .proxying:
+            self.upstream?.write(.end(trailers))
+            self.upstream?.flush()
+        case .respondedLocally:
+            self.exchangeFinished()
+        default:
+            break
+        }
+    }
+
+    // MARK: Upstream
+
+    private func connectUpstream() {
+        guard let route = self.route else { return }
+        let endpoint = self.endpoints[(self.firstEndpoint + self.attempts) % self.endpoints.count]
+        let key = UpstreamKey(endpoint: endpoint, tls: self.upstreamTLS.map { ObjectIdentifier($0.context) })
+        self.attempts += 1
+        if !self.forceNewConnection, let connection = self.pool.takeIdle(key) {
+            if self.isIdempotent && !self.requestHasBody {
+                self.replayableHead = self.requestHead
+            }
+            return self.attach(connection)
+        }
+        self.replayableHead = nil
+        let exchange = self.exchange
+        let limits = self.limits
+        let connecting = self.pool.connect(key, tls: self.upstreamTLS, timeout: route.connectTimeout)
+        connecting.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let connection):
+                if self.exchange == exchange && self.phase == .connecting {
+                    self.attach(connection)
+                } else {
+                    self.pool.release(connection, limits: limits)
+                }
+            case .failure(let error):
+                guard self.exchange == exchange && self.phase == .connecting else { return }
+                let bound = min(self.limits.maxConnectAttempts, self.endpoints.count)
+                if self.isIdempotent && self.attempts < bound {
+                    self.connectUpstream()
+                } else {
+                    self.core.logger.debug(
+                        "upstream connect failed",
+                        metadata: ["endpoint": "\(endpoint)", "error": "\(error)"]
+                    )
+                    self.respondLocally(
+                        .badGateway,
+                        "upstream connect failed for service \"\(route.service)\" (\(endpoint))\n",
+                        forceClose: !self.requestEnded
+                    )
+                }
+            }
+        }
+    }
+
+    private func attach(_ connection: UpstreamConnection) {
+        guard let head = self.requestHead else { return }
+        self.requestHead = nil
+        self.upstream = connection
+        connection.owner = self
+        self.phase = .proxying
+        connection.write(.head(head))
+        while let part = self.pending.popFirst() {
+            connection.write(part)
+        }
+        connection.flush()
+        self.refreshUpstreamDeadline()
+        if self.downstreamReadPending && connection.isWritable {
+            self.downstreamReadPending = false
+            self.context.read()
+        }
+    }
+
+    func upstreamBecameWritable() {
+        if self.downstreamReadPending {
+            self.downstreamReadPending = false
+            self.context.read()
+        }
+    }
+
+    func upstreamReceived(_ part: HTTPClientResponsePart) {
+        guard self.phase == .proxying else { return }
+        self.refreshUpstreamDeadline()
+        switch part {
+        case .head(var head):
+            self.responseStarted = true
+            self.replayableHead = nil
+            self.upstreamReusable = head.isKeepAlive
+            if head.status == .switchingProtocols && self.isUpgradeRequest {
+                self.responseIsSwitching = true
+                head.headers.removeHopByHopFromResponse(keepUpgrade: true)
+            } else {
+                if self.isUpgradeRequest { self.closeAfterResponse = true }
+                head.headers.removeHopByHopFromResponse(keepUpgrade: false)
+                if self.requestVersion.major == 1 && self.requestVersion.minor == 0 {
+                    // An HTTP/1.0 client cannot read chunked bodies: delimit by close instead.
+                    head.version = .http1_0
+                    if !head.headers.contains(name: "content-length") {
+                        head.headers.remove(name: "transfer-encoding")
+                        self.closeAfterResponse = true
+                    } else if !self.closeAfterResponse {
+                        head.headers.add(name: "connection", value: "keep-alive")
+                    }
+                }
+                if self.closeAfterResponse && !self.isHTTP2Stream {
+                    head.headers.add(name: "connection", value: "close")
+                }
+            }
+            self.context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+        case .body(let buffer):
+            self.context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        case .end(let trailers):
+            if self.responseIsSwitching {
+                return self.installTunnel()
+            }
+            if !self.requestEnded {
+                // Answered before the whole request arrived: neither side can be reused.
+                self.upstreamReusable = false
+                self.closeAfterResponse = true
+            }
+            self.releaseUpstream()
+            self.writeResponseEnd(trailers)
+        }
+    }
+
+    func upstreamReadComplete() {
+        self.context.flush()
+    }
+
+    func upstreamClosed() {
+        self.upstream = nil
+        guard self.phase == .proxying else { return }
+        if !self.responseStarted, let head = self.replayableHead {
+            self.replayableHead = nil
+            self.requestHead = head
+            self.pending.removeAll()
+            if self.requestEnded { self.pending.append(.end(nil)) }
+            self.forceNewConnection = true
+            self.phase = .connecting
+            self.attempts = max(0, self.attempts - 1)
+            return self.connectUpstream()
+        }
+        if self.responseStarted {
+            self.closeNow()
+        } else {
+            self.respondLocally(
+                .badGateway,
+                "upstream closed the connection for service \"\(self.route?.service ?? "")\"\n",
+                forceClose: true
+            )
+        }
+    }
+
+    private func releaseUpstream() {
+        guard let upstream = self.upstream else { return }
+        self.upstream = nil
+        if self.upstreamReusable {
+            self.pool.release(upstream, limits: self.limits)
+        } else {
+            upstream.owner = nil
+            upstream.close()
+        }
+    }
+
+    private func dropUpstream() {
+        guard let upstream = self.upstream else { return }
+        self.upstream = nil
+        upstream.owner = nil
+        upstream.close()
+    }
+
+    private func installTunnel() {
+        guard let upstream = self.upstream, let upstreamChannel = upstream.channel else { return self.closeNow() }
+        self.phase = .upgraded
+        self.upstream = nil
+        upstream.owner = nil
+        self.context.flush()
+        let (downstreamSide, upstreamSide) = TunnelHandler.pair()
+        do {
+            let downstream = self.context.pipeline.syncOperations
+            try downstream.addHandler(downstreamSide, position: .after(self))
+            _ = downstream.removeHandler(try downstream.handler(type: HTTPResponseEncoder.self))
+            _ = downstream.removeHandler(try downstream.handler(type: HTTPServerPipelineHandler.self))
+            _ = downstream.removeHandler(self)
+            _ = downstream.removeHandler(try downstream.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self))
+
+            let upstreamPipeline = upstreamChannel.pipeline.syncOperations
+            try upstreamPipeline.addHandler(upstreamSide)
+            _ = upstreamPipeline.removeHandler(try upstreamPipeline.handler(type: HTTPRequestEncoder.self))
+            _ = upstreamPipeline.removeHandler(upstream)
+            _ = upstreamPipeline.removeHandler(
+                try upstreamPipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
+            )
+            self.context.channel.read()
+            upstreamChannel.read()
+        } catch {
+            upstreamChannel.close(promise: nil)
+            self.context.close(promise: nil)
+        }
+    }
+
+    // MARK: Responses
+
+    private func writeResponseEnd(_ trailers: HTTPHeaders?) {
+        self.route = nil
+        if self.closeAfterResponse {
+            self.writeLastAndClose(.end(trailers))
+        } else {
+            self.enterIdle()
+            self.context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: nil)
+        }
+    }
+
+    private func exchangeFinished() {
+        if self.closeAfterResponse {
+            self.phase = .closing
+            self.context.flush()
+            self.context.close(promise: nil)
+        } else {
+            self.enterIdle()
+        }
+    }
+
+    private func respondLocally(
+        _ status: HTTPResponseStatus,
+        _ message: String,
+        location: String? = nil,
+        forceClose: Bool = false
+    ) {
+        self.dropUpstream()
+        self.pending.removeAll()
+        self.requestHead = nil
+        self.responseStarted = true
+        if forceClose || (!self.requestEnded && self.requestHasBody) {
+            self.closeAfterResponse = true
+        }
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(4)
+        headers.add(name: "content-type", value: "text/plain; charset=utf-8")
+        headers.add(name: "content-length", value: String(message.utf8.count))
+        if let location { headers.add(name: "location", value: location) }
+        if self.closeAfterResponse && !self.isHTTP2Stream { headers.add(name: "connection", value: "close") }
+        let body = self.context.channel.allocator.buffer(string: message)
+        self.context.write(
+            self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+            promise: nil
+        )
+        self.context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        if self.closeAfterResponse {
+            self.writeLastAndClose(.end(nil))
+        } else if self.requestEnded {
+            self.enterIdle()
+            self.context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            self.phase = .respondedLocally
+            self.context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+        }
+    }
+
+    /// Writes the last response part, then half-closes the output so the client reads the
+    /// whole response even while it is still sending, and closes fully when the client goes
+    /// away or after a short linger.
+    /// The exchange is over: wait for the next request (HTTP/1.1) or let the stream end (HTTP/2).
+    private func enterIdle() {
+        if self.isHTTP2Stream {
+            self.phase = .closing
+            self.deadline = nil
+            self.cancelTimer()
+        } else {
+            self.phase = .idle
+            self.setDeadline(.now() + self.limits.idleTimeout)
+        }
+    }
+
+    private func writeLastAndClose(_ part: HTTPServerResponsePart) {
+        self.phase = .closing
+        self.dropUpstream()
+        let context = self.context!
+        if self.isHTTP2Stream {
+            // Ends the stream; closing it resets it if the client is still sending.
+            context.writeAndFlush(self.wrapOutboundOut(part)).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+            return
+        }
+        context.writeAndFlush(self.wrapOutboundOut(part)).assumeIsolated().whenComplete { _ in
+            let halfClosed = context.eventLoop.makePromise(of: Void.self)
+            context.close(mode: .output, promise: halfClosed)
+            halfClosed.futureResult.assumeIsolated().whenComplete { result in
+                switch result {
+                case .success:
+                    context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) {
+                        context.close(promise: nil)
+                    }
+                case .failure:
+                    context.close(promise: nil)
+                }
+            }
+        }
+    }
+
+    private func closeNow() {
+        self.phase = .closing
+        self.dropUpstream()
+        self.context.close(promise: nil)
+    }
+
+    private static func hostWithoutPort(_ host: String) -> Substring {
+        if host.hasPrefix("["), let end = host.firstIndex(of: "]") {
+            return host[...end]
+        }
+        if let colon = host.lastIndex(of: ":") {
+            return host[..<colon]
+        }
+        return Substring(host)
+    }
+
+    // MARK: Timer
+
+    private func refreshUpstreamDeadline() {
+        guard let route = self.route else { return }
+        self.setDeadline(.now() + route.readTimeout)
+    }
+
+    private func setDeadline(_ deadline: NIODeadline?) {
+        self.deadline = deadline
+        guard let deadline else { return }
+        if let firesAt = self.timerFiresAt, firesAt <= deadline { return }
+        self.cancelTimer()
+        self.timerFiresAt = deadline
+        self.timer = try? self.context.eventLoop.assumeIsolated().scheduleCallback(at: deadline, handler: self)
+    }
+
+    private func cancelTimer() {
+        if let timer = self.timer {
+            self.timer = nil
+            self.timerFiresAt = nil
+            timer.cancel()
+        }
+    }
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        self.timer = nil
+        self.timerFiresAt = nil
+        guard let deadline = self.deadline, self.context != nil else { return }
+        if deadline > .now() {
+            return self.setDeadline(deadline)
+        }
+        self.deadline = nil
+        switch self.phase {
+        case .idle:
+            // Idle keep-alive connection (or nothing at all since accept): close quietly.
+            self.closeNow()
+        case .readingHead:
+            self.phase = .closing
+            let message = "request header read timeout\n"
+            var buffer = self.context.channel.allocator.buffer(capacity: 128)
+            buffer.writeString(
+                "HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                    + "content-length: \(message.utf8.count)\r\nconnection: close\r\n\r\n\(message)"
+            )
+            let context = self.context!
+            if let written = self.probe?.writeRaw(buffer) {
+                written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            } else {
+                context.close(promise: nil)
+            }
+        case .proxying where !self.responseStarted:
+            self.dropUpstream()
+            self.respondLocally(
+                .gatewayTimeout,
+                "upstream timed out for service \"\(self.route?.service ?? "")\"\n",
+                forceClose: !self.requestEnded
+            )
+        case .proxying, .connecting:
+            self.closeNow()
+        case .respondedLocally, .upgraded, .closing:
+            break
+        }
+    }
+}

@@ -1,0 +1,249 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// Idle connections are keyed by endpoint and TLS context: plain and TLS connections to
+/// one endpoint never mix, and a reload with new TLS settings starts new connections.
+struct UpstreamKey: Hashable {
+    let endpoint: UpstreamEndpoint
+    let tls: ObjectIdentifier?
+}
+
+/// The last handler of an upstream channel: hands response parts straight to the
+/// ``ProxyHandler`` that leased the connection (same event loop, a plain method call) and
+/// withholds `read` while that downstream cannot take more bytes.
+final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    let key: UpstreamKey
+    unowned(unsafe) let pool: UpstreamConnectionPool
+    /// The downstream exchange using this connection; `nil` while idle in the pool.
+    var owner: ProxyHandler?
+    private(set) var context: ChannelHandlerContext?
+    private var readPending = false
+    private var needsFlush = false
+    private(set) var isActive = true
+    var idleSince = NIODeadline.uptimeNanoseconds(0)
+
+    init(key: UpstreamKey, pool: UpstreamConnectionPool) {
+        self.key = key
+        self.pool = pool
+    }
+
+    var channel: (any Channel)? { self.context?.channel }
+    var isWritable: Bool { self.context?.channel.isWritable ?? false }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func write(_ part: HTTPClientRequestPart) {
+        guard let context = self.context else { return }
+        context.write(self.wrapOutboundOut(part), promise: nil)
+        self.needsFlush = true
+    }
+
+    func flush() {
+        if self.needsFlush, let context = self.context {
+            self.needsFlush = false
+            context.flush()
+        }
+    }
+
+    func close() {
+        self.isActive = false
+        self.context?.close(promise: nil)
+    }
+
+    /// Lets a withheld read through once the downstream drained.
+    func resumeReading() {
+        if self.readPending, let context = self.context {
+            self.readPending = false
+            context.read()
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if let owner = self.owner {
+            owner.upstreamReceived(self.unwrapInboundIn(data))
+        } else {
+            // Bytes on an idle connection: the upstream is confused; never reuse it.
+            self.close()
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.owner?.upstreamReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            self.owner?.upstreamBecameWritable()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.isActive = false
+        self.pool.remove(self)
+        if let owner = self.owner {
+            self.owner = nil
+            owner.upstreamClosed()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.close()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if let owner = self.owner, !owner.downstreamIsWritable {
+            self.readPending = true
+        } else {
+            context.read()
+        }
+    }
+}
+
+/// Idle keep-alive upstream connections of one event loop, per endpoint, and the round-robin
+/// cursors. Only touched on its event loop: no locks on the request path.
+final class UpstreamConnectionPool {
+    let eventLoop: any EventLoop
+    private var idle: [UpstreamKey: [UpstreamConnection]] = [:]
+    private var cursors: [String: Int] = [:]
+    private var sweeper: RepeatedTask?
+    private var idleTimeout = TimeAmount.seconds(60)
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    /// The next round-robin start index for `pool`.
+    func nextIndex(pool: String, count: Int) -> Int {
+        let index = self.cursors[pool, default: 0]
+        self.cursors[pool] = index &+ 1
+        return index % count
+    }
+
+    /// The most recently used idle connection for `key`, if any.
+    func takeIdle(_ key: UpstreamKey) -> UpstreamConnection? {
+        while let connection = self.idle[key]?.popLast() {
+            if connection.isActive { return connection }
+        }
+        return nil
+    }
+
+    /// Returns a connection whose exchange finished cleanly.
+    func release(_ connection: UpstreamConnection, limits: HTTPLimits) {
+        connection.owner = nil
+        guard connection.isActive else { return }
+        var list = self.idle[connection.key, default: []]
+        guard list.count < limits.maxIdleUpstreamConnectionsPerEndpoint else {
+            connection.close()
+            return
+        }
+        connection.idleSince = .now()
+        list.append(connection)
+        self.idle[connection.key] = list
+        if self.sweeper == nil {
+            self.idleTimeout = limits.upstreamIdleTimeout
+            let loopBound = NIOLoopBound(self, eventLoop: self.eventLoop)
+            self.sweeper = self.eventLoop.scheduleRepeatedTask(
+                initialDelay: .seconds(1),
+                delay: .seconds(1)
+            ) { _ in
+                loopBound.value.sweep()
+            }
+        }
+    }
+
+    func remove(_ connection: UpstreamConnection) {
+        if var list = self.idle[connection.key], let index = list.firstIndex(where: { $0 === connection }) {
+            list.remove(at: index)
+            self.idle[connection.key] = list
+        }
+    }
+
+    private func sweep() {
+        let cutoff = NIODeadline.now() - self.idleTimeout
+        for (_, list) in self.idle {
+            for connection in list where connection.idleSince < cutoff {
+                connection.close()
+            }
+        }
+    }
+
+    /// Closes every idle connection (engine shutdown).
+    func closeAll() {
+        self.sweeper?.cancel()
+        self.sweeper = nil
+        for (_, list) in self.idle {
+            for connection in list { connection.close() }
+        }
+        self.idle = [:]
+    }
+
+    /// Opens a new HTTP/1.1 connection (over TLS when `tls` is set) on this event loop.
+    func connect(
+        _ key: UpstreamKey,
+        tls: UpstreamTLSContext?,
+        timeout: TimeAmount
+    ) -> EventLoopFuture<UpstreamConnection> {
+        let loopBound = NIOLoopBound(self, eventLoop: self.eventLoop)
+        let endpoint = key.endpoint
+        let serverName = tls?.serverName ?? (IPAddressRange.parse(endpoint.host) == nil ? endpoint.host : nil)
+        return ClientBootstrap(group: self.eventLoop)
+            .connectTimeout(timeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let connection = UpstreamConnection(key: key, pool: loopBound.value)
+                    let operations = channel.pipeline.syncOperations
+                    if let tls {
+                        try operations.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: serverName))
+                    }
+                    try operations.addHandler(HTTPRequestEncoder())
+                    try operations.addHandler(
+                        ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes))
+                    )
+                    try operations.addHandler(connection)
+                }
+            }
+            .connect(host: endpoint.host, port: endpoint.port)
+            .flatMapThrowing { channel in
+                try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
+            }
+    }
+}
+
+/// One ``UpstreamConnectionPool`` per event loop of the engine's group.
+final class UpstreamPoolRegistry: Sendable {
+    private let pools = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>]>([:])
+
+    /// The pool of `eventLoop`; call on that loop.
+    func pool(for eventLoop: any EventLoop) -> UpstreamConnectionPool {
+        let key = ObjectIdentifier(eventLoop)
+        return self.pools.withLockedValue { pools in
+            if let existing = pools[key] { return existing.value }
+            let pool = UpstreamConnectionPool(eventLoop: eventLoop)
+            pools[key] = NIOLoopBound(pool, eventLoop: eventLoop)
+            return pool
+        }
+    }
+
+    /// Closes all idle upstream connections on every loop.
+    func closeAll() async {
+        let pools = self.pools.withLockedValue { $0 }
+        for (_, pool) in pools {
+            try? await pool.eventLoop.submit { pool.value.closeAll() }.get()
+        }
+    }
+}

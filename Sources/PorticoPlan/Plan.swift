@@ -1,0 +1,144 @@
+public import PorticoAllocation
+public import PorticoModel
+public import PorticoRouting
+
+/// What Portico would run for a set of manifests: a value, computed without side effects.
+///
+/// The JSON form (``PlanDocument``) is the external contract of `portico plan --format json`
+/// and the admin endpoint's `/plan`.
+public struct Plan: Sendable {
+    public var allocations: [Allocation] = []
+    /// Allocations of the previous lock that no longer hold, and why.
+    public var releases: [Release] = []
+    public var failures: [AllocationFailure] = []
+    /// The allocations to record in the state directory (nil when no pool is configured).
+    public var lock: AllocationLock?
+    public var listeners: [Listener] = []
+    /// The HTTP fronts: which listeners serve which IngressClass.
+    public var fronts: [IngressFront] = []
+    /// One route table per served IngressClass, by class name.
+    public var routeTables: [String: RouteTable<BackendRoute>] = [:]
+    /// Certificates per IngressClass, from the TLS sections of its Ingresses.
+    public var certificates: [String: [ServedCertificate]] = [:]
+    public var diagnostics: [Diagnostic] = []
+
+    public init() {}
+
+    /// Whether the manifests are good enough to run (no errors).
+    public var isValid: Bool { !diagnostics.containsErrors }
+}
+
+/// Addresses given to a LoadBalancer Service.
+public struct Allocation: Sendable, Hashable, Codable {
+    /// `namespace/name`.
+    public var service: String
+    public var ips: [String]
+    /// The pool the addresses come from; empty when the addresses were given by hand and
+    /// no pool contains them.
+    public var pool: String
+    /// True when the address was not in the previous lock.
+    public var isNew: Bool
+
+    public init(service: String, ips: [String], pool: String, isNew: Bool = false) {
+        self.service = service
+        self.ips = ips
+        self.pool = pool
+        self.isNew = isNew
+    }
+}
+
+/// An allocation of the previous lock that is given up, and why.
+public struct Release: Sendable, Hashable, Codable {
+    public var service: String
+    public var ips: [String]
+    public var reason: String
+
+    public init(service: String, ips: [String], reason: String) {
+        self.service = service
+        self.ips = ips
+        self.reason = reason
+    }
+}
+
+/// A LoadBalancer Service that got no address, and why.
+public struct AllocationFailure: Sendable, Hashable, Codable {
+    public var service: String
+    public var reason: String
+
+    public init(service: String, reason: String) {
+        self.service = service
+        self.reason = reason
+    }
+}
+
+/// A socket Portico listens on.
+public struct Listener: Sendable, Hashable, Codable {
+    public enum Kind: String, Sendable, Hashable, Codable {
+        case http
+        case https
+        case tcp
+        case udp
+    }
+
+    public var address: String
+    public var port: Int
+    /// `TCP` or `UDP`.
+    public var `protocol`: String
+    public var kind: Kind
+    /// `namespace/name` of the Service it belongs to.
+    public var service: String
+    /// The Service port it serves: where TCP/UDP traffic goes, or nil for HTTP fronts.
+    public var servicePort: Int?
+    /// For tcp/udp listeners: the ready endpoints (`ip:port`).
+    public var endpoints: [String]
+
+    public init(
+        address: String,
+        port: Int,
+        protocol: String,
+        kind: Kind,
+        service: String,
+        servicePort: Int? = nil,
+        endpoints: [String] = []
+    ) {
+        self.address = address
+        self.port = port
+        self.protocol = `protocol`
+        self.kind = kind
+        self.service = service
+        self.servicePort = servicePort
+        self.endpoints = endpoints
+    }
+}
+
+/// A LoadBalancer Service that serves Ingresses of one class.
+public struct IngressFront: Sendable, Hashable {
+    public var service: String
+    public var ingressClass: String
+    public var listeners: [Listener]
+}
+
+/// What a route sends requests to.
+public struct BackendRoute: Sendable, Hashable {
+    /// `namespace/name` of the Ingress that declared the route.
+    public var ingress: String
+    /// `namespace/name` of the Service; nil for unsupported resource backends (503).
+    public var service: String?
+    /// The backend port as the Ingress wrote it (number or name).
+    public var port: String
+    /// Ready endpoints (`ip:port`, IPv6 in brackets); empty means 503.
+    public var endpoints: [String]
+    public var policy: IngressPolicy
+}
+
+/// A certificate served by a class's HTTPS listeners.
+public struct ServedCertificate: Sendable, Hashable {
+    /// `namespace/name` of the Secret.
+    public var secret: String
+    /// The Ingress TLS hosts this certificate was named for.
+    public var hosts: [String]
+    /// DNS names of the certificate itself.
+    public var dnsNames: [String]
+    public var chainPEM: [UInt8]
+    public var keyPEM: [UInt8]
+}

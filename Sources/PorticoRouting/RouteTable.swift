@@ -1,0 +1,242 @@
+/// How an Ingress path is compared with the request path.
+public enum PathType: String, Sendable, Hashable, Codable, CaseIterable {
+    /// The request path equals the rule path (case-sensitive).
+    case exact = "Exact"
+    /// Element-wise prefix: the rule path without one trailing `/` is the request path or
+    /// a prefix of it that ends just before a `/`.
+    case prefix = "Prefix"
+    /// Portico treats this as ``prefix`` (documented in docs/configuration.md).
+    case implementationSpecific = "ImplementationSpecific"
+
+    /// The comparison actually used for this path type.
+    public var effective: PathType { self == .exact ? .exact : .prefix }
+}
+
+/// Which hosts a rule applies to.
+public enum HostPattern: Hashable, Sendable, Comparable {
+    /// A rule without a host: every host.
+    case any
+    /// One DNS name, lowercased.
+    case exact(String)
+    /// `*.suffix`: exactly one label followed by `suffix` (lowercased, without the dot).
+    case wildcard(suffix: String)
+
+    /// Parses an Ingress `host` value; the empty string means every host. The value is
+    /// assumed to be validated already (see PorticoModel); this only classifies it.
+    public init(_ host: String) {
+        let lowered = host.lowercased()
+        if lowered.isEmpty {
+            self = .any
+        } else if lowered.hasPrefix("*.") {
+            self = .wildcard(suffix: String(lowered.dropFirst(2)))
+        } else {
+            self = .exact(lowered)
+        }
+    }
+
+    /// The pattern as written in an Ingress (`""` for every host).
+    public var text: String {
+        switch self {
+        case .any: return ""
+        case .exact(let name): return name
+        case .wildcard(let suffix): return "*." + suffix
+        }
+    }
+
+    /// Whether `host` (lowercased, without port) is matched by this pattern.
+    public func matches(_ host: Substring) -> Bool {
+        switch self {
+        case .any:
+            return true
+        case .exact(let name):
+            return host == name[...]
+        case .wildcard(let suffix):
+            guard let dot = host.firstIndex(of: "."), dot != host.startIndex else { return false }
+            return host[host.index(after: dot)...] == suffix[...]
+        }
+    }
+}
+
+/// One path of one Ingress rule, with what it routes to.
+public struct RouteRule<Target: Sendable>: Sendable {
+    public var host: HostPattern
+    public var path: String
+    public var pathType: PathType
+    public var target: Target
+
+    public init(host: HostPattern, path: String, pathType: PathType, target: Target) {
+        self.host = host
+        self.path = path
+        self.pathType = pathType
+        self.target = target
+    }
+}
+
+/// Two rules that claim the same host and path; the earlier one (by input order) wins.
+public struct RouteConflict: Sendable, Hashable {
+    /// Index into the rules given to ``RouteTable/init(rules:defaultTarget:)``.
+    public var winner: Int
+    /// Index of the rule that is ignored.
+    public var loser: Int
+
+    public init(winner: Int, loser: Int) {
+        self.winner = winner
+        self.loser = loser
+    }
+}
+
+/// The Ingress route table: host, then path, to a target.
+///
+/// Matching follows the Kubernetes Ingress rules (see docs/configuration.md):
+/// - The host is chosen first, most specific wins: an exact host, else a wildcard host whose
+///   suffix follows the request's first label, else the rules without a host. Once a host
+///   is chosen, only its paths are considered (as nginx chooses a server, then a location).
+/// - Within the host, an `Exact` path equal to the request path wins; otherwise the longest
+///   matching `Prefix` path (compared element-wise). Ties on length go to `Exact`.
+/// - Nothing matches: the default target, if any.
+///
+/// A lookup costs two or three hash lookups for the host and one per `/` in the path,
+/// whatever the number of hosts and paths.
+public struct RouteTable<Target: Sendable>: Sendable {
+    /// Rules that lost to an earlier rule for the same host and path.
+    public private(set) var conflicts: [RouteConflict] = []
+    /// The rules in effect (losers removed), in input order.
+    public private(set) var rules: [RouteRule<Target>] = []
+    public private(set) var defaultTarget: Target?
+
+    private var exactHosts: [String: HostRoutes] = [:]
+    private var wildcardHosts: [String: HostRoutes] = [:]
+    private var anyHost: HostRoutes?
+
+    /// The routes of one host pattern. Prefix paths are stored by their base (the rule path
+    /// without one trailing `/`), so a lookup walks the request path's `/` boundaries.
+    private struct HostRoutes: Sendable {
+        var exact: [Substring: Int] = [:]
+        var prefix: [Substring: Int] = [:]
+    }
+
+    /// An empty table: every lookup misses.
+    public init() {}
+
+    /// Builds the table. For two rules with the same host, path type and path (after
+    /// trimming a trailing `/` for prefixes), the one given first wins and the other is
+    /// recorded in ``conflicts``: callers order rules by Ingress age.
+    public init(rules: [RouteRule<Target>], defaultTarget: Target?) {
+        self.defaultTarget = defaultTarget
+        var winners: [Int] = []
+        for (index, rule) in rules.enumerated() {
+            var routes: HostRoutes
+            switch rule.host {
+            case .any: routes = anyHost ?? HostRoutes()
+            case .exact(let name): routes = exactHosts[name] ?? HostRoutes()
+            case .wildcard(let suffix): routes = wildcardHosts[suffix] ?? HostRoutes()
+            }
+            let isExact = rule.pathType.effective == .exact
+            let key = isExact ? rule.path[...] : Self.prefixBase(rule.path)
+            if let existing = isExact ? routes.exact[key] : routes.prefix[key] {
+                conflicts.append(RouteConflict(winner: winners[existing], loser: index))
+                continue
+            }
+            let slot = self.rules.count
+            self.rules.append(rule)
+            winners.append(index)
+            if isExact {
+                routes.exact[key] = slot
+            } else {
+                routes.prefix[key] = slot
+            }
+            switch rule.host {
+            case .any: anyHost = routes
+            case .exact(let name): exactHosts[name] = routes
+            case .wildcard(let suffix): wildcardHosts[suffix] = routes
+            }
+        }
+    }
+
+    /// The same table with every target transformed (conflicts already resolved stay so).
+    public func mapTargets<Other: Sendable>(_ transform: (Target) throws -> Other) rethrows -> RouteTable<Other> {
+        var table = RouteTable<Other>(
+            rules: try rules.map {
+                RouteRule(host: $0.host, path: $0.path, pathType: $0.pathType, target: try transform($0.target))
+            },
+            defaultTarget: try defaultTarget.map(transform)
+        )
+        table.conflicts = conflicts
+        return table
+    }
+
+    /// The target for a request, or nil (answer 404).
+    /// - Parameters:
+    ///   - host: the raw `Host` header or `:authority` (a port is stripped, case is folded);
+    ///     nil when the request has none.
+    ///   - path: the request target's path; a query string is ignored.
+    public func lookup(host: Substring?, path: Substring) -> Target? {
+        lookupRule(host: host, path: path).map { rules[$0].target } ?? defaultTarget
+    }
+
+    /// The matching rule, or nil when only the default target (if any) applies.
+    public func matchingRule(host: Substring?, path: Substring) -> RouteRule<Target>? {
+        lookupRule(host: host, path: path).map { rules[$0] }
+    }
+
+    private func lookupRule(host rawHost: Substring?, path rawPath: Substring) -> Int? {
+        let path = rawPath.firstIndex(where: { $0 == "?" || $0 == "#" }).map { rawPath[..<$0] } ?? rawPath
+        guard let routes = hostRoutes(for: rawHost) else { return nil }
+        if let slot = routes.exact[path] {
+            return slot
+        }
+        if routes.prefix.isEmpty {
+            return nil
+        }
+        // Candidates, longest first: the whole path, then each prefix ending before a `/`.
+        if let slot = routes.prefix[path] {
+            return slot
+        }
+        var end = path.endIndex
+        while end > path.startIndex {
+            end = path.index(before: end)
+            if path[end] == "/", let slot = routes.prefix[path[..<end]] {
+                return slot
+            }
+        }
+        return nil
+    }
+
+    private func hostRoutes(for rawHost: Substring?) -> HostRoutes? {
+        guard let rawHost, !rawHost.isEmpty else { return anyHost }
+        let host = Self.normalizedHost(rawHost)
+        if !exactHosts.isEmpty, let routes = exactHosts[host] {
+            return routes
+        }
+        if !wildcardHosts.isEmpty, let dot = host.firstIndex(of: "."), dot != host.startIndex {
+            if let routes = wildcardHosts[String(host[host.index(after: dot)...])] {
+                return routes
+            }
+        }
+        return anyHost
+    }
+
+    /// The host without a port, lowercased; a bracketed IPv6 literal keeps its brackets.
+    public static func normalizedHost(_ raw: Substring) -> String {
+        var host = raw
+        if host.first == "[" {
+            if let close = host.firstIndex(of: "]") {
+                host = host[...close]
+            }
+        } else if let colon = host.lastIndex(of: ":") {
+            host = host[..<colon]
+        }
+        if host.last == "." {
+            host = host.dropLast()
+        }
+        if host.utf8.allSatisfy({ $0 < 0x41 || $0 > 0x5A }) {
+            return String(host)
+        }
+        return host.lowercased()
+    }
+
+    /// The stored key of a prefix path: the path without one trailing `/` (`/` becomes ``).
+    static func prefixBase(_ path: String) -> Substring {
+        path.hasSuffix("/") ? path.dropLast() : path[...]
+    }
+}

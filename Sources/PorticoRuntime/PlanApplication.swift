@@ -1,0 +1,73 @@
+import NIOCore
+import PorticoHTTP
+import PorticoModel
+import PorticoPlan
+import PorticoRouting
+
+/// Turns the plan's HTTP part into one engine configuration per IngressClass: each class
+/// has its own listeners, certificates and route table.
+enum PlanApplication {
+    static func engineConfigurations(
+        _ plan: Plan,
+        limits: HTTPLimits = HTTPLimits()
+    ) -> [String: HTTPEngineConfiguration] {
+        var result: [String: HTTPEngineConfiguration] = [:]
+        var classes = Set(plan.fronts.map(\.ingressClass))
+        classes.formUnion(plan.routeTables.keys)
+        for className in classes.sorted() {
+            let listeners = plan.fronts.filter { $0.ingressClass == className }.flatMap(\.listeners).map {
+                HTTPListener(address: $0.address, port: $0.port, kind: $0.kind == .https ? .https : .http)
+            }
+            // A class with routes but no front has nothing to listen on.
+            if listeners.isEmpty { continue }
+            var pools: [String: UpstreamPool] = [:]
+            let table = plan.routeTables[className] ?? RouteTable()
+            let routes = table.mapTargets { backend -> HTTPRoute in
+                let poolID = "\(backend.service ?? "resource:" + backend.port):\(backend.port)"
+                pools[poolID] = UpstreamPool(endpoints: backend.endpoints.compactMap(endpoint))
+                let policy = backend.policy
+                return HTTPRoute(
+                    service: backend.service ?? "(resource \(backend.port))",
+                    pool: poolID,
+                    sslRedirect: policy.sslRedirect || policy.forceSSLRedirect,
+                    permanentRedirect: policy.permanentRedirect,
+                    permanentRedirectCode: policy.permanentRedirectCode,
+                    maxBodySize: policy.maximumBodySize,
+                    connectTimeout: .seconds(Int64(policy.connectTimeoutSeconds)),
+                    readTimeout: .seconds(Int64(policy.readTimeoutSeconds))
+                )
+            }
+            let certificates = (plan.certificates[className] ?? []).map { served in
+                TLSCertificate(
+                    serverNames: unique(served.hosts + served.dnsNames),
+                    certificateChainPEM: String(decoding: served.chainPEM, as: UTF8.self),
+                    privateKeyPEM: String(decoding: served.keyPEM, as: UTF8.self)
+                )
+            }
+            result[className] = HTTPEngineConfiguration(
+                listeners: listeners,
+                certificates: certificates,
+                // Until a default certificate can be configured, the oldest Ingress's
+                // certificate answers clients whose SNI matches nothing.
+                defaultCertificate: certificates.first,
+                routes: routes,
+                pools: pools,
+                limits: limits
+            )
+        }
+        return result
+    }
+
+    /// `10.0.0.1:80` or `[fd00::1]:80`.
+    static func endpoint(_ text: String) -> UpstreamEndpoint? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else { return nil }
+        var host = text[..<colon]
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        return UpstreamEndpoint(host: String(host), port: port)
+    }
+
+    private static func unique(_ names: [String]) -> [String] {
+        var seen: Set<String> = []
+        return names.filter { seen.insert($0).inserted }
+    }
+}

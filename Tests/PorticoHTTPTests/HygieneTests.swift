@@ -1,0 +1,168 @@
+import NIOCore
+import PorticoHTTP
+import Testing
+
+extension PorticoHTTPEngineTests {
+    @Suite("Protocol hygiene")
+    struct HygieneTests {
+        private func configuration(
+            _ upstream: TestUpstream,
+            limits: HTTPLimits = HTTPLimits(),
+            trusted: [IPAddressRange] = [],
+            maxBodySize: Int? = 1024
+        ) -> HTTPEngineConfiguration {
+            HTTPEngineConfiguration(
+                routes: TestSupport.routes([
+                    (nil, "/", HTTPRoute(service: "default/a", pool: "a", maxBodySize: maxBodySize))
+                ]),
+                pools: ["a": UpstreamPool(endpoints: [TestSupport.endpoint(upstream)])],
+                limits: limits,
+                trustedProxies: trusted
+            )
+        }
+
+        /// Sends `request` on a new connection and returns the response and whether the server closed.
+        private func exchange(_ port: Int?, _ request: String) async throws -> (TestResponse, Bool) {
+            let client = try await TestSupport.connect(port)
+            try await client.send(request)
+            let response = try await client.readResponse()
+            let closed = response.header("connection") == "close" ? try await client.waitForClose() : false
+            await client.close()
+            return (response, closed)
+        }
+
+        @Test func smugglingAttemptsAreRejectedAndClosed() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream)) { _, ports in
+                let bad = [
+                    "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                    "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+                    "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n",
+                    "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+                ]
+                for request in bad {
+                    let (response, closed) = try await self.exchange(ports[.http], request)
+                    #expect(response.status == 400, "\(request.debugDescription)")
+                    #expect(closed, "\(request.debugDescription)")
+                }
+                #expect(upstream.connectionsAccepted.load(ordering: .relaxed) == 0)
+            }
+        }
+
+        @Test func oversizedRequestLineAndHeaderSection() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream)) { _, ports in
+                let longPath = "/" + String(repeating: "a", count: 10_000)
+                let (uri, _) = try await self.exchange(ports[.http], "GET \(longPath) HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(uri.status == 414)
+                var headers = ""
+                for index in 0..<10 {
+                    headers += "X-Filler-\(index): \(String(repeating: "b", count: 4000))\r\n"
+                }
+                let (header, _) = try await self.exchange(ports[.http], "GET / HTTP/1.1\r\nHost: x\r\n\(headers)\r\n")
+                #expect(header.status == 431)
+            }
+        }
+
+        @Test func bodyOverRouteLimitGives413() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream, maxBodySize: 100)) { _, ports in
+                let (declared, closed) = try await self.exchange(
+                    ports[.http],
+                    "POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n"
+                )
+                #expect(declared.status == 413)
+                #expect(closed)
+                let chunk = String(repeating: "z", count: 80)
+                let (streamed, _) = try await self.exchange(
+                    ports[.http],
+                    "POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n50\r\n\(chunk)\r\n50\r\n\(chunk)\r\n0\r\n\r\n"
+                )
+                #expect(streamed.status == 413)
+                let (fits, _) = try await self.exchange(
+                    ports[.http],
+                    "POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n\(String(repeating: "q", count: 100))"
+                )
+                #expect(fits.body == "received 100")
+            }
+        }
+
+        @Test func headerReadTimeoutGives408AndIdleConnectionsClose() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            let limits = HTTPLimits(headerReadTimeout: .milliseconds(300), idleTimeout: .milliseconds(300))
+            try await TestSupport.withEngine(self.configuration(upstream, limits: limits)) { _, ports in
+                let slow = try await TestSupport.connect(ports[.http])
+                try await slow.send("GET / HTTP/1.1\r\nHost: x\r\n")
+                let response = try await slow.readResponse()
+                #expect(response.status == 408)
+                #expect(try await slow.waitForClose())
+
+                let idle = try await TestSupport.connect(ports[.http])
+                try await idle.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await idle.readResponse().status == 200)
+                let started = NIODeadline.now()
+                #expect(try await idle.waitForClose())
+                #expect(NIODeadline.now() - started < .seconds(3))
+                #expect(idle.unparsed.isEmpty)
+            }
+        }
+
+        @Test func hopByHopHeadersAreRemoved() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream)) { _, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.send(
+                    "GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\n"
+                        + "Proxy-Connection: keep-alive\r\nTE: trailers\r\nTrailer: X-T\r\nUpgrade: foo\r\nX-Kept: yes\r\n\r\n"
+                )
+                let response = try await client.readResponse()
+                let seen = response.body
+                for name in [
+                    "connection:", "x-secret:", "keep-alive:", "proxy-connection:", "te:", "trailer:", "upgrade:",
+                ] {
+                    #expect(!seen.contains("\n\(name)"), "\(name) reached the upstream")
+                }
+                #expect(seen.contains("\nx-kept: yes\n"))
+                // The upstream's own hop-by-hop response header does not reach the client.
+                #expect(response.header("keep-alive") == nil)
+                await client.close()
+            }
+        }
+
+        @Test func forwardedHeadersReplacedUnlessTrusted() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            let spoofed =
+                "GET / HTTP/1.1\r\nHost: app.example:8080\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\n"
+                + "X-Real-IP: 6.6.6.6\r\n\r\n"
+            try await TestSupport.withEngine(self.configuration(upstream)) { _, ports in
+                let (response, _) = try await self.exchange(ports[.http], spoofed)
+                let body = response.body
+                #expect(body.contains("\nx-forwarded-for: 127.0.0.1\n"))
+                #expect(body.contains("\nx-forwarded-proto: http\n"))
+                #expect(body.contains("\nx-forwarded-host: app.example:8080\n"))
+                #expect(body.contains("\nx-forwarded-port: \(ports[.http]!)\n"))
+                #expect(body.contains("\nx-real-ip: 127.0.0.1\n"))
+                #expect(!body.contains("6.6.6.6"))
+            }
+            let trusted = [IPAddressRange("127.0.0.0/8")!]
+            try await TestSupport.withEngine(self.configuration(upstream, trusted: trusted)) { _, ports in
+                let (response, _) = try await self.exchange(ports[.http], spoofed)
+                #expect(response.body.contains("\nx-forwarded-for: 6.6.6.6, 127.0.0.1\n"))
+                #expect(response.body.contains("\nx-forwarded-proto: https\n"))
+            }
+        }
+
+        @Test func addressRangesParseAndMatch() {
+            #expect(IPAddressRange("10.1.2.3/8")?.description == "10.0.0.0/8")
+            #expect(IPAddressRange("fd00::1/8") != nil)
+            #expect(IPAddressRange("10.0.0.0/33") == nil)
+            #expect(IPAddressRange("nonsense") == nil)
+        }
+    }
+}
