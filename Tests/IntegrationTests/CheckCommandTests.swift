@@ -41,7 +41,7 @@ private let ingressClass = """
     @Test(arguments: [
         (
             "apiVersion: v1\nkind: Service\nmetadata: {name: web2}\nspec:\n  ports: [{port: 99999}]\n",
-            "5:19", "spec.ports[0].port: 99999 is not a valid port"
+            "5:18", "spec.ports[0].port: 99999 is not a valid port"
         ),
         (
             "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: a}\nspec:\n  ingressClassName: nginx\n  rules:\n  - host: \"*.*.example.com\"\n",
