@@ -10,7 +10,12 @@ let package = Package(
     name: "portico",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "portico", targets: ["portico"])
+        .executable(name: "portico", targets: ["portico"]),
+        // Libraries for the benchmarks package (Benchmarks/) and embedders.
+        .library(name: "PorticoAllocation", targets: ["PorticoAllocation"]),
+        .library(name: "PorticoRouting", targets: ["PorticoRouting"]),
+        .library(name: "PorticoModel", targets: ["PorticoModel"]),
+        .library(name: "PorticoPlan", targets: ["PorticoPlan"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

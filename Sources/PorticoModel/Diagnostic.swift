@@ -39,7 +39,7 @@ public struct Diagnostic: Hashable, Sendable, CustomStringConvertible {
         self.location = location
         self.message =
             message.contains("\n")
-            ? message.split(whereSeparator: \.isNewline).map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
+            ? message.split(whereSeparator: \.isNewline).map { $0.trimmedSpaces() }.filter { !$0.isEmpty }
                 .joined(separator: " ")
             : message
     }
@@ -63,14 +63,5 @@ extension Array where Element == Diagnostic {
     /// Diagnostics in file, line, column order, errors before warnings at one position.
     public func sortedByLocation() -> [Diagnostic] {
         sorted { ($0.location, $0.severity, $0.message) < ($1.location, $1.severity, $1.message) }
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingSpaces() -> String {
-        var slice = self
-        while slice.first == " " { slice = slice.dropFirst() }
-        while slice.last == " " { slice = slice.dropLast() }
-        return String(slice)
     }
 }

@@ -70,12 +70,15 @@ struct Field {
 
     var location: SourceLocation { sink.location(node) }
 
+    /// The path as it appears in messages; the document itself is "the document".
+    private var displayPath: String { path.isEmpty ? "the document" : path }
+
     func error(_ message: String) {
-        sink.error(location, "\(path): \(message)")
+        sink.error(location, "\(displayPath): \(message)")
     }
 
     func warning(_ message: String) {
-        sink.warning(location, "\(path): \(message)")
+        sink.warning(location, "\(displayPath): \(message)")
     }
 
     /// What the node is, in words, for type errors.

@@ -266,7 +266,7 @@ public enum ByteSize {
 
 extension StringProtocol {
     /// Without leading and trailing spaces and tabs.
-    func trimmedSpaces() -> String {
+    public func trimmedSpaces() -> String {
         var slice = Substring(self)
         while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
         while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }

@@ -1,3 +1,5 @@
+import PorticoAllocation
+
 /// Checks that need the whole set of resources: duplicates, references between
 /// resources, certificates, annotations.
 enum ManifestValidator {
@@ -9,6 +11,7 @@ enum ManifestValidator {
         checkIngressClasses(manifests, &diagnostics)
         checkIngresses(manifests, &diagnostics)
         checkFronts(manifests, &diagnostics)
+        checkPorticoAnnotations(manifests, &diagnostics)
         manifests.diagnostics += diagnostics
     }
 
@@ -255,6 +258,50 @@ enum ManifestValidator {
         }
     }
 
+    /// Portico's own Service annotations: known names, valid values.
+    private static func checkPorticoAnnotations(_ manifests: Manifests, _ diagnostics: inout [Diagnostic]) {
+        for service in manifests.services {
+            let subject = "Service \(service.metadata.key)"
+            for (key, value) in service.metadata.annotations.sorted(by: { $0.key < $1.key })
+            where key.hasPrefix("portico.dev/") {
+                let location = service.metadata.location(ofAnnotation: key)
+                let field = "metadata.annotations[\(key)]"
+                switch key {
+                case Annotations.proxyProtocol:
+                    if value != "v1" && value != "v2" {
+                        diagnostics.append(.error(at: location, "\(subject): \(field): \"\(value)\" must be v1 or v2"))
+                    } else if value == "v1" && service.ports.contains(where: { $0.protocol == .udp }) {
+                        diagnostics.append(
+                            .error(
+                                at: location,
+                                "\(subject): \(field): PROXY protocol v1 cannot carry UDP; use v2 (or split the UDP ports into their own Service)"
+                            )
+                        )
+                    }
+                case Annotations.acceptProxyProtocolFrom:
+                    for item in value.split(separator: ",").map({ $0.trimmedSpaces() })
+                    where CIDR(item) == nil && IPAddress(item) == nil {
+                        diagnostics.append(
+                            .error(
+                                at: location,
+                                "\(subject): \(field): \"\(item)\" is not a CIDR such as 192.168.1.1/32"
+                            )
+                        )
+                    }
+                case Annotations.ingressClass:
+                    break
+                default:
+                    diagnostics.append(
+                        .warning(
+                            at: location,
+                            "\(subject): \(field): unknown Portico annotation; known ones are \(Annotations.serviceAnnotations.sorted().joined(separator: ", "))"
+                        )
+                    )
+                }
+            }
+        }
+    }
+
     /// Ingress fronts: LoadBalancer Services annotated `portico.dev/ingress-class`.
     private static func checkFronts(_ manifests: Manifests, _ diagnostics: inout [Diagnostic]) {
         for service in manifests.services {
@@ -295,8 +342,13 @@ enum ManifestValidator {
 public enum Annotations {
     /// On a LoadBalancer Service: serve the Ingresses of this IngressClass on its addresses.
     public static let ingressClass = "portico.dev/ingress-class"
-    /// On a Service: send a PROXY protocol header (`v1` or `v2`) to its endpoints.
+    /// On a Service: send a PROXY protocol header (`v1` or `v2`; UDP: `v2` only) to its endpoints.
     public static let proxyProtocol = "portico.dev/proxy-protocol"
+    /// On a LoadBalancer Service: comma-separated CIDRs (a router in front) whose connections
+    /// start with a PROXY protocol header carrying the real client address.
+    public static let acceptProxyProtocolFrom = "portico.dev/accept-proxy-protocol-from"
+    /// Every Portico annotation on Services, for typo detection.
+    public static let serviceAnnotations: Set<String> = [ingressClass, proxyProtocol, acceptProxyProtocolFrom]
 }
 
 /// Whether a port of an ingress front carries plain HTTP or TLS.

@@ -15,6 +15,12 @@ struct ResourceDecoder {
     ]
 
     func decodeDocument(_ field: Field, into manifests: inout Manifests) {
+        if field.node.mapping == nil {
+            field.error(
+                "expected a Kubernetes resource (a mapping with apiVersion, kind and metadata), found \(field.kindDescription)"
+            )
+            return
+        }
         guard
             let object = field.object([
                 "apiVersion", "kind", "metadata", "spec", "status", "data", "stringData",
@@ -30,6 +36,7 @@ struct ResourceDecoder {
             }
             return
         }
+        if apiVersion.isEmpty { return }
         guard let kinds = Self.supported[apiVersion], kinds.contains(kind) else {
             let known = Self.supported.contains { $0.value.contains(kind) }
             let hint =

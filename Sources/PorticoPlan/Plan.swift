@@ -91,6 +91,10 @@ public struct Listener: Sendable, Hashable, Codable {
     public var servicePort: Int?
     /// For tcp/udp listeners: the ready endpoints (`ip:port`).
     public var endpoints: [String]
+    /// PROXY protocol header sent to the endpoints (`v1`, `v2`), if any.
+    public var proxyProtocol: String?
+    /// Peers (CIDRs) whose connections start with a PROXY protocol header.
+    public var acceptProxyProtocolFrom: [String]
 
     public init(
         address: String,
@@ -99,7 +103,9 @@ public struct Listener: Sendable, Hashable, Codable {
         kind: Kind,
         service: String,
         servicePort: Int? = nil,
-        endpoints: [String] = []
+        endpoints: [String] = [],
+        proxyProtocol: String? = nil,
+        acceptProxyProtocolFrom: [String] = []
     ) {
         self.address = address
         self.port = port
@@ -108,6 +114,8 @@ public struct Listener: Sendable, Hashable, Codable {
         self.service = service
         self.servicePort = servicePort
         self.endpoints = endpoints
+        self.proxyProtocol = proxyProtocol
+        self.acceptProxyProtocolFrom = acceptProxyProtocolFrom
     }
 }
 

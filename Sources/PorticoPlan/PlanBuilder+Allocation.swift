@@ -106,9 +106,13 @@ extension PlanBuilder {
             if let explanation = failure.explanation { message += ". \(explanation)" }
             // A Service without an address does not stop the others: a warning, as MetalLB
             // leaves such a Service pending rather than refusing the whole configuration.
-            plan.diagnostics.append(
-                .warning(at: service?.metadata.location ?? SourceLocation(file: "?", line: 1, column: 1), message)
-            )
+            // Point at what the user would change: the requested address, else the sharing key.
+            let location =
+                service.map { service in
+                    ["metallb.io/loadBalancerIPs", "metallb.universe.tf/loadBalancerIPs", "metallb.io/allow-shared-ip"]
+                        .lazy.compactMap { service.metadata.annotationLocations[$0] }.first ?? service.metadata.location
+                } ?? SourceLocation(file: "?", line: 1, column: 1)
+            plan.diagnostics.append(.warning(at: location, message))
         }
         plan.lock = result.lock
         return addresses

@@ -34,6 +34,10 @@ public enum PlanBuilder {
             guard service.type == .loadBalancer, let ips = addresses[service.metadata.key] else { continue }
             let key = service.metadata.key
             let frontClass = service.metadata.annotations[Annotations.ingressClass]
+            let proxyProtocol = service.metadata.annotations[Annotations.proxyProtocol]
+            let acceptProxyFrom =
+                service.metadata.annotations[Annotations.acceptProxyProtocolFrom]?.split(separator: ",")
+                .map { $0.trimmedSpaces() }.filter { !$0.isEmpty } ?? []
             var frontListeners: [Listener] = []
             for ip in ips {
                 for port in service.ports {
@@ -63,7 +67,8 @@ public enum PlanBuilder {
                             port: port.port,
                             protocol: "TCP",
                             kind: kind == .http ? .http : .https,
-                            service: key
+                            service: key,
+                            acceptProxyProtocolFrom: acceptProxyFrom
                         )
                         frontListeners.append(listener)
                         plan.listeners.append(listener)
@@ -77,7 +82,9 @@ public enum PlanBuilder {
                                 kind: port.protocol == .udp ? .udp : .tcp,
                                 service: key,
                                 servicePort: port.port,
-                                endpoints: endpoints
+                                endpoints: endpoints,
+                                proxyProtocol: proxyProtocol,
+                                acceptProxyProtocolFrom: acceptProxyFrom
                             )
                         )
                     }
@@ -206,14 +213,5 @@ public enum PlanBuilder {
             )
         }
         return result
-    }
-}
-
-extension StringProtocol {
-    func trimmedSpaces() -> String {
-        var slice = Substring(self)
-        while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
-        while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }
-        return String(slice)
     }
 }

@@ -11,7 +11,8 @@ public enum PlanText {
             document.listeners.map {
                 [
                     $0.address, String($0.port), $0.protocol, $0.kind.rawValue, $0.service,
-                    $0.kind == .http || $0.kind == .https ? "(ingress routes)" : endpointList($0.endpoints),
+                    $0.kind == .http || $0.kind == .https
+                        ? "(ingress routes)" : $0.endpoints.isEmpty ? "(none)" : $0.endpoints.joined(separator: ","),
                 ]
             }
         )

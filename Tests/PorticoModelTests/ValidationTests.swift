@@ -352,3 +352,46 @@ extension String {
         replacing("ingressClassName: nginx", with: "ingressClassName: \(name)")
     }
 }
+
+@Suite struct PorticoAnnotationTests {
+    func service(_ annotations: String, ports: String = "[{name: dns, port: 53, protocol: UDP}]") -> String {
+        """
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: dns
+          annotations:
+        \(indent(annotations, 4))
+        spec:
+          type: LoadBalancer
+          ports: \(ports)
+        """
+    }
+
+    @Test func proxyProtocolValues() {
+        #expect(messages(load(service("portico.dev/proxy-protocol: v2"))) == [])
+        #expect(
+            messages(load(service("portico.dev/proxy-protocol: v3"))) == [
+                "error: Service default/dns: metadata.annotations[portico.dev/proxy-protocol]: \"v3\" must be v1 or v2"
+            ]
+        )
+        #expect(
+            messages(load(service("portico.dev/proxy-protocol: v1"))) == [
+                "error: Service default/dns: metadata.annotations[portico.dev/proxy-protocol]: PROXY protocol v1 cannot carry UDP; use v2 (or split the UDP ports into their own Service)"
+            ]
+        )
+        #expect(messages(load(service("portico.dev/proxy-protocol: v1", ports: "[{port: 25}]"))) == [])
+    }
+
+    @Test func trustedSourcesAndTypos() {
+        let bad = load(service("portico.dev/accept-proxy-protocol-from: \"10.0.0.1/32, router\""))
+        #expect(
+            messages(bad) == [
+                "error: Service default/dns: metadata.annotations[portico.dev/accept-proxy-protocol-from]: \"router\" is not a CIDR such as 192.168.1.1/32"
+            ]
+        )
+        let typo = load(service("portico.dev/proxy-protocoll: v2"))
+        #expect(messages(typo).count == 1)
+        #expect(messages(typo).first?.contains("unknown Portico annotation") == true)
+    }
+}
