@@ -1,0 +1,174 @@
+import Foundation
+import Testing
+
+/// `portico serve` driven over real sockets with curl, against a real upstream.
+@Suite(.serialized) struct ServeTests {
+    static func indent(_ text: String, _ spaces: Int) -> String {
+        text.split(separator: "\n").map { String(repeating: " ", count: spaces) + $0 }.joined(separator: "\n")
+    }
+
+    /// Manifests: a front on 127.0.0.1, `app.example.test` routed to the upstream with TLS,
+    /// `empty.example.test` routed to a Service without endpoints.
+    static func manifests(
+        http: Int,
+        https: Int,
+        upstream: Int,
+        certificate: (String, String),
+        route: String = "/"
+    )
+        -> [String: String]
+    {
+        [
+            "front.yaml": """
+            apiVersion: networking.k8s.io/v1
+            kind: IngressClass
+            metadata: {name: portico}
+            spec: {controller: portico.dev/ingress}
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: front
+              annotations:
+                portico.dev/ingress-class: portico
+                metallb.io/loadBalancerIPs: 127.0.0.1
+            spec:
+              type: LoadBalancer
+              ports:
+              - {name: http, port: \(http)}
+              - {name: https, port: \(https)}
+            """,
+            "app.yaml": """
+            apiVersion: v1
+            kind: Service
+            metadata: {name: app}
+            spec: {ports: [{name: web, port: 80}]}
+            ---
+            apiVersion: discovery.k8s.io/v1
+            kind: EndpointSlice
+            metadata:
+              name: app-1
+              labels: {kubernetes.io/service-name: app}
+            addressType: IPv4
+            endpoints: [{addresses: [127.0.0.1]}]
+            ports: [{name: web, port: \(upstream)}]
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: empty}
+            spec: {ports: [{name: web, port: 80}]}
+            ---
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: app-tls}
+            type: kubernetes.io/tls
+            stringData:
+              tls.crt: |
+            \(indent(certificate.0, 4))
+              tls.key: |
+            \(indent(certificate.1, 4))
+            ---
+            apiVersion: networking.k8s.io/v1
+            kind: Ingress
+            metadata:
+              name: app
+              annotations: {nginx.ingress.kubernetes.io/ssl-redirect: "false"}
+            spec:
+              ingressClassName: portico
+              tls: [{hosts: [app.example.test], secretName: app-tls}]
+              rules:
+              - host: app.example.test
+                http:
+                  paths:
+                  - {path: \(route), pathType: Prefix, backend: {service: {name: app, port: {name: web}}}}
+              - host: empty.example.test
+                http:
+                  paths:
+                  - {path: /, pathType: Prefix, backend: {service: {name: empty, port: {number: 80}}}}
+            """,
+        ]
+    }
+
+    @Test func servesRoutesTLSReloadsAndDrains() async throws {
+        let upstream = try await TestUpstream(name: "app")
+        defer { Task { await upstream.close() } }
+        let (http, https, admin) = (freePort(), freePort(), freePort())
+        let certificate = try makeCertificate(names: ["app.example.test"])
+        let directory = try ManifestDirectory(
+            Self.manifests(http: http, https: https, upstream: upstream.port, certificate: certificate)
+        )
+        let serve = try ServeProcess(arguments: [directory.path], adminPort: admin)
+        try serve.waitUntilReady()
+
+        // Routed by Host, path unchanged, X-Forwarded-* added.
+        var response = try Curl.get("http://127.0.0.1:\(http)/some/path?q=1", ["-H", "Host: app.example.test"])
+        #expect(response.status == 200, "\(response)\n\(serve.log)")
+        #expect(response.body == "upstream app: GET /some/path?q=1\n")
+        #expect(response.headers["x-seen-x-forwarded-for"] == "127.0.0.1")
+        #expect(response.headers["x-seen-x-forwarded-proto"] == "http")
+
+        // No route: 404 saying so. A Service without endpoints: 503.
+        response = try Curl.get("http://127.0.0.1:\(http)/", ["-H", "Host: nowhere.example.test"])
+        #expect(response.status == 404)
+        response = try Curl.get("http://127.0.0.1:\(http)/", ["-H", "Host: empty.example.test"])
+        #expect(response.status == 503)
+
+        // TLS: the certificate is chosen by SNI, the route by Host.
+        response = try Curl.get(
+            "https://app.example.test:\(https)/tls",
+            ["--resolve", "app.example.test:\(https):127.0.0.1", "--cacert", "/dev/null", "--insecure"]
+        )
+        #expect(response.status == 200, "\(response)")
+        #expect(response.body == "upstream app: GET /tls\n")
+        #expect(response.headers["x-seen-x-forwarded-proto"] == "https")
+
+        // A broken manifest is refused; the old configuration keeps serving.
+        try directory.write("broken.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: [oops\n")
+        #expect(serve.waitForLog("reload refused"), "\(serve.log)")
+        response = try Curl.get("http://127.0.0.1:\(http)/still", ["-H", "Host: app.example.test"])
+        #expect(response.status == 200)
+        let metrics = try Curl.get("http://127.0.0.1:\(admin)/metrics")
+        #expect(metrics.body.contains("portico_config_reloads_total{result=\"invalid\"} 1"), "\(metrics.body)")
+
+        // A valid change applies: only /api is routed now.
+        try FileManager.default.removeItem(at: directory.url.appendingPathComponent("broken.yaml"))
+        for (name, text) in Self.manifests(
+            http: http,
+            https: https,
+            upstream: upstream.port,
+            certificate: certificate,
+            route: "/api"
+        ) {
+            try directory.write(name, text)
+        }
+        #expect(serve.waitForLog("reason=manifest files changed"), "\(serve.log)")
+        var routed = false
+        for _ in 0..<50 {
+            response = try Curl.get("http://127.0.0.1:\(http)/other", ["-H", "Host: app.example.test"])
+            if response.status == 404 {
+                routed = true
+                break
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(routed, "\(serve.log)")
+        response = try Curl.get("http://127.0.0.1:\(http)/api/x", ["-H", "Host: app.example.test"])
+        #expect(response.status == 200)
+
+        // /plan serves the JSON contract.
+        let plan = try Curl.get("http://127.0.0.1:\(admin)/plan")
+        #expect(plan.body.contains("\"pathType\" : \"Prefix\""))
+
+        // SIGTERM: graceful exit with status 0.
+        #expect(serve.terminate() == 0, "\(serve.log)")
+    }
+
+    @Test func invalidManifestsRefuseToStart() throws {
+        let directory = try ManifestDirectory(["bad.yaml": "apiVersion: v1\nkind: Service\nmetadata: {name: Bad}\n"])
+        let serve = try ServeProcess(arguments: [directory.path], adminPort: freePort())
+        serve.process.waitUntilExit()
+        #expect(serve.process.terminationStatus == 1)
+        #expect(serve.log.contains("metadata.name: \"Bad\""))
+        #expect(serve.log.contains("nothing was started"))
+    }
+}
