@@ -43,6 +43,8 @@ let package = Package(
         .target(name: "PorticoRouting", swiftSettings: strictConcurrency),
         // Pure: MetalLB-compatible load-balancer IP allocation.
         .target(name: "PorticoAllocation", swiftSettings: strictConcurrency),
+        // Pure: DHCP and TFTP codecs and state machines, proxyDHCP answers, boot inventory.
+        .target(name: "PorticoNetboot", swiftSettings: strictConcurrency),
         // Pure: manifests -> plan (allocations, listeners, routes, diagnostics).
         .target(
             name: "PorticoPlan",
@@ -102,6 +104,7 @@ let package = Package(
         .testTarget(name: "PorticoModelTests", dependencies: ["PorticoModel"]),
         .testTarget(name: "PorticoRoutingTests", dependencies: ["PorticoRouting"]),
         .testTarget(name: "PorticoAllocationTests", dependencies: ["PorticoAllocation"]),
+        .testTarget(name: "PorticoNetbootTests", dependencies: ["PorticoNetboot"]),
         .testTarget(name: "PorticoPlanTests", dependencies: ["PorticoPlan", "PorticoModel"]),
         .testTarget(
             name: "PorticoHTTPTests",
