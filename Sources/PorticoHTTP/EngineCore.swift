@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
@@ -38,7 +39,10 @@ final class EngineState: Sendable {
             } else {
                 client.certificateVerification = .none
             }
-            upstreamTLS[id] = UpstreamTLSContext(context: try NIOSSLContext(configuration: client), serverName: tls.serverName)
+            upstreamTLS[id] = UpstreamTLSContext(
+                context: try NIOSSLContext(configuration: client),
+                serverName: tls.serverName
+            )
         }
         self.upstreamTLS = upstreamTLS
     }
@@ -53,13 +57,16 @@ struct UpstreamTLSContext: Sendable {
 /// What every connection handler shares with the engine.
 final class EngineCore: Sendable {
     private let stateBox: NIOLockedValueBox<EngineState>
-    let upstreamPools = UpstreamPoolRegistry()
+    let upstreamPools: UpstreamPoolRegistry
     let logger: Logger
     let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    let openConnections: Meter
 
-    init(logger: Logger, state: EngineState) {
+    init(logger: Logger, state: EngineState, metricsFactory: any MetricsFactory) {
         self.logger = logger
         self.stateBox = NIOLockedValueBox(state)
+        self.upstreamPools = UpstreamPoolRegistry(metricsFactory: metricsFactory)
+        self.openConnections = Meter(label: MetricNames.openConnections, dimensions: [], factory: metricsFactory)
     }
 
     /// The current generation (one uncontended lock per request).

@@ -27,8 +27,8 @@ struct RequestHeadFacts {
     var conflictingContentLength = false
     var expectsContinue = false
     var isUpgrade = false
-    /// Some hop-by-hop header is present and must be removed.
-    var hasHopByHop = false
+    /// The fixed hop-by-hop headers present (removed before forwarding).
+    var hopByHop = HopByHopHeaders()
     var connectionTokens: [Substring] = []
     var hasForwardedFor = false
     var hasForwardedProto = false
@@ -47,23 +47,23 @@ struct RequestHeadFacts {
             case 4 where name.equalsLowercaseToken("host"):
                 if self.host == nil { self.host = value }
             case 2 where name.equalsLowercaseToken("te"):
-                self.hasHopByHop = true
+                self.hopByHop.insert(.te)
             case 6 where name.equalsLowercaseToken("expect"):
                 if value.lowercased() == "100-continue" { self.expectsContinue = true }
             case 7 where name.equalsLowercaseToken("upgrade"):
                 self.isUpgrade = true
-                self.hasHopByHop = true
+                self.hopByHop.insert(.upgrade)
             case 7 where name.equalsLowercaseToken("trailer"):
-                self.hasHopByHop = true
+                self.hopByHop.insert(.trailer)
             case 9 where name.equalsLowercaseToken("x-real-ip"):
                 self.hasRealIP = true
             case 10 where name.equalsLowercaseToken("connection"):
-                self.hasHopByHop = true
+                self.hopByHop.insert(.connection)
                 for token in value.split(separator: ",") {
                     self.connectionTokens.append(token.trimmingSpaces())
                 }
             case 10 where name.equalsLowercaseToken("keep-alive"):
-                self.hasHopByHop = true
+                self.hopByHop.insert(.keepAlive)
             case 14 where name.equalsLowercaseToken("content-length"):
                 for token in value.split(separator: ",", omittingEmptySubsequences: false) {
                     guard let length = Int(token.trimmingSpaces()), length >= 0 else {
@@ -80,7 +80,7 @@ struct RequestHeadFacts {
             case 16 where name.equalsLowercaseToken("x-forwarded-port"):
                 self.hasForwardedPort = true
             case 16 where name.equalsLowercaseToken("proxy-connection"):
-                self.hasHopByHop = true
+                self.hopByHop.insert(.proxyConnection)
             case 17 where name.equalsLowercaseToken("x-forwarded-proto"):
                 self.hasForwardedProto = true
             case 17 where name.equalsLowercaseToken("transfer-encoding"):
@@ -108,46 +108,70 @@ extension Substring {
 }
 
 /// The fixed hop-by-hop headers (RFC 9110 7.6.1 plus the legacy `Proxy-Connection`).
-private let hopByHopHeaders = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"]
+struct HopByHopHeaders: OptionSet {
+    let rawValue: UInt8
+
+    static let connection = HopByHopHeaders(rawValue: 1 << 0)
+    static let keepAlive = HopByHopHeaders(rawValue: 1 << 1)
+    static let proxyConnection = HopByHopHeaders(rawValue: 1 << 2)
+    static let te = HopByHopHeaders(rawValue: 1 << 3)
+    static let trailer = HopByHopHeaders(rawValue: 1 << 4)
+    static let upgrade = HopByHopHeaders(rawValue: 1 << 5)
+
+    static let all: [(HopByHopHeaders, String)] = [
+        (.connection, "connection"), (.keepAlive, "keep-alive"), (.proxyConnection, "proxy-connection"),
+        (.te, "te"), (.trailer, "trailer"), (.upgrade, "upgrade"),
+    ]
+}
 
 extension HTTPHeaders {
-    /// Removes hop-by-hop headers and those named in `Connection`; for an upgrade, keeps
-    /// `Upgrade` and sends `Connection: upgrade`.
-    mutating func removeHopByHop(connectionTokens: [Substring], keepUpgrade: Bool) {
-        for token in connectionTokens where !token.isEmpty {
-            let name = token.lowercased()
-            if keepUpgrade && name == "upgrade" { continue }
+    /// Removes the hop-by-hop headers that are `present` and those named in `Connection`,
+    /// one removal pass per header actually there; for an upgrade, keeps `Upgrade` and
+    /// sends `Connection: upgrade`.
+    mutating func removeHopByHop(present: HopByHopHeaders, connectionTokens: [Substring], keepUpgrade: Bool) {
+        for (header, name) in HopByHopHeaders.all where present.contains(header) {
+            if keepUpgrade && header == .upgrade { continue }
             self.remove(name: name)
         }
-        for name in hopByHopHeaders {
-            if keepUpgrade && name == "upgrade" { continue }
-            self.remove(name: name)
+        for token in connectionTokens where !token.isEmpty {
+            let name = token.lowercased()
+            switch name {
+            case "close", "keep-alive", "upgrade", "connection", "te", "trailer", "proxy-connection":
+                continue  // not a header name, or already handled by `present`
+            default:
+                self.remove(name: name)
+            }
         }
         if keepUpgrade {
             self.add(name: "connection", value: "upgrade")
         }
     }
 
-    /// Removes hop-by-hop headers from an upstream response (one pass when none are present).
+    /// Removes hop-by-hop headers from an upstream response (one scan; removals only for what is there).
     mutating func removeHopByHopFromResponse(keepUpgrade: Bool) {
         var tokens: [Substring] = []
-        var found = false
+        var present = HopByHopHeaders()
         for (name, value) in self {
             switch name.utf8.count {
             case 10 where name.equalsLowercaseToken("connection"):
-                found = true
+                present.insert(.connection)
                 for token in value.split(separator: ",") { tokens.append(token.trimmingSpaces()) }
-            case 2 where name.equalsLowercaseToken("te"),
-                7 where name.equalsLowercaseToken("trailer") || name.equalsLowercaseToken("upgrade"),
-                10 where name.equalsLowercaseToken("keep-alive"),
-                16 where name.equalsLowercaseToken("proxy-connection"):
-                found = true
+            case 10 where name.equalsLowercaseToken("keep-alive"):
+                present.insert(.keepAlive)
+            case 2 where name.equalsLowercaseToken("te"):
+                present.insert(.te)
+            case 7 where name.equalsLowercaseToken("trailer"):
+                present.insert(.trailer)
+            case 7 where name.equalsLowercaseToken("upgrade"):
+                present.insert(.upgrade)
+            case 16 where name.equalsLowercaseToken("proxy-connection"):
+                present.insert(.proxyConnection)
             default:
                 continue
             }
         }
-        if found {
-            self.removeHopByHop(connectionTokens: tokens, keepUpgrade: keepUpgrade)
+        if !present.isEmpty {
+            self.removeHopByHop(present: present, connectionTokens: tokens, keepUpgrade: keepUpgrade)
         }
     }
 }

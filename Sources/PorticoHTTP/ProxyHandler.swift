@@ -70,6 +70,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     private var forceNewConnection = false
     private var bodyReceived = 0
     private var downstreamReadPending = false
+    /// Pipelined request parts that arrived after the current request's end, answered in
+    /// order once the current exchange finishes. While any are queued, reads are withheld,
+    /// so at most one read's worth is buffered. (No HTTPServerPipelineHandler: it withholds
+    /// `read` for every in-flight request, which costs two epoll_ctl calls per request.)
+    private var pipelined = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 4)
+    /// A parser error that arrived behind pipelined requests, reported after them.
+    private var pipelinedError: HTTPParserError?
+    private var draining = false
+    /// Inside a downstream read burst: upstream writes are flushed at `channelReadComplete`.
+    private var inReadBurst = false
+    /// The connection became idle during the current read burst: its `channelReadComplete`
+    /// does not mean a new request started arriving.
+    private var becameIdleInBurst = false
     // One lazily moved timer per connection.
     private var deadline: NIODeadline?
     private var timer: NIOScheduledCallback?
@@ -117,7 +130,25 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch self.unwrapInboundIn(data) {
+        self.inReadBurst = true
+        let part = self.unwrapInboundIn(data)
+        if !self.pipelined.isEmpty || (self.requestEnded && self.isBusy) {
+            // Belongs to a later request: answer after the current one.
+            if self.phase != .closing && !self.closeAfterResponse { self.pipelined.append(part) }
+            return
+        }
+        self.handle(part)
+    }
+
+    private var isBusy: Bool {
+        switch self.phase {
+        case .connecting, .proxying, .respondedLocally: return true
+        case .idle, .readingHead, .upgraded, .closing: return false
+        }
+    }
+
+    private func handle(_ part: HTTPServerRequestPart) {
+        switch part {
         case .head(let head):
             guard self.phase == .idle || self.phase == .readingHead else { return }
             self.startExchange(head)
@@ -128,8 +159,39 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         }
     }
 
+    /// Feeds queued pipelined requests once the connection is idle again.
+    private func drainPipelined() {
+        guard !self.draining else { return }
+        self.draining = true
+        defer { self.draining = false }
+        while let next = self.pipelined.first {
+            if self.phase == .closing || self.phase == .upgraded {
+                self.pipelined.removeAll()
+                break
+            }
+            if self.isBusy && self.requestEnded {
+                break  // the next request waits for this one's response
+            }
+            self.pipelined.removeFirst()
+            self.handle(next)
+        }
+        if self.phase == .idle, self.pipelined.isEmpty, let error = self.pipelinedError {
+            self.pipelinedError = nil
+            self.reportParserError(error)
+        }
+        if self.pipelined.isEmpty && self.downstreamReadPending && self.phase == .idle {
+            self.downstreamReadPending = false
+            self.context.read()
+        }
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
+        self.inReadBurst = false
+        let becameIdleInBurst = self.becameIdleInBurst
+        self.becameIdleInBurst = false
         switch self.phase {
+        case .idle where becameIdleInBurst:
+            break
         case .idle:
             // The decoder consumed bytes without producing a head: a request is arriving.
             self.phase = .readingHead
@@ -155,12 +217,27 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             context.close(promise: nil)
             return
         }
-        guard !self.responseStarted, self.phase != .closing else {
-            self.phase = .closing
+        if self.isBusy && !self.requestEnded && self.pipelined.isEmpty {
+            // The request being proxied is malformed (e.g. its chunked body).
+            if self.responseStarted { return self.closeNow() }
+            return self.respondLocally(.badRequest, "bad request: \(parserError)\n", forceClose: true)
+        }
+        if self.isBusy || !self.pipelined.isEmpty {
+            // Answer the requests before the malformed one first.
+            self.pipelinedError = parserError
+            return
+        }
+        guard self.phase != .closing else {
             context.close(promise: nil)
             return
         }
+        self.reportParserError(parserError)
+    }
+
+    private func reportParserError(_ parserError: HTTPParserError) {
         self.dropUpstream()
+        self.responseStarted = false
+        self.requestEnded = true
         switch parserError {
         case .headerOverflow:
             if let probe = self.probe, self.firstRequest && (probe.requestLineTooLong || probe.requestLineIncomplete) {
@@ -180,6 +257,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     }
 
     func read(context: ChannelHandlerContext) {
+        if !self.pipelined.isEmpty {
+            self.downstreamReadPending = true
+            return
+        }
         switch self.phase {
         case .connecting:
             self.downstreamReadPending = true
@@ -210,6 +291,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
 
     private func startExchange(_ incoming: HTTPRequestHead) {
         self.exchange &+= 1
+        self.route = nil
         self.firstRequest = false
         self.requestEnded = false
         self.responseStarted = false
@@ -287,8 +369,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         }
 
         var head = incoming
-        if facts.hasHopByHop {
-            head.headers.removeHopByHop(connectionTokens: facts.connectionTokens, keepUpgrade: facts.isUpgrade)
+        if !facts.hopByHop.isEmpty {
+            head.headers.removeHopByHop(
+                present: facts.hopByHop,
+                connectionTokens: facts.connectionTokens,
+                keepUpgrade: self.isUpgradeRequest
+            )
         }
         if facts.expectsContinue {
             head.headers.remove(name: "expect")
@@ -344,7 +430,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             self.pending.append(.end(trailers))
         case .proxying:
             self.upstream?.write(.end(trailers))
-            self.upstream?.flush()
+            if !self.inReadBurst { self.upstream?.flush() }
         case .respondedLocally:
             self.exchangeFinished()
         default:
@@ -387,6 +473,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
                         "upstream connect failed",
                         metadata: ["endpoint": "\(endpoint)", "error": "\(error)"]
                     )
+                    self.pool.metrics.countUpstreamError(service: route.service, reason: "connect")
                     self.respondLocally(
                         .badGateway,
                         "upstream connect failed for service \"\(route.service)\" (\(endpoint))\n",
@@ -403,11 +490,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.upstream = connection
         connection.owner = self
         self.phase = .proxying
+        if self.downstreamIsWritable { connection.resumeReading() }
         connection.write(.head(head))
         while let part = self.pending.popFirst() {
             connection.write(part)
         }
-        connection.flush()
+        if !self.inReadBurst { connection.flush() }
         self.refreshUpstreamDeadline()
         if self.downstreamReadPending && connection.isWritable {
             self.downstreamReadPending = false
@@ -427,6 +515,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.refreshUpstreamDeadline()
         switch part {
         case .head(var head):
+            if head.status.code >= 200 || head.status == .switchingProtocols {
+                self.pool.metrics.countRequest(service: self.route?.service ?? "", status: head.status)
+            }
             self.responseStarted = true
             self.replayableHead = nil
             self.upstreamReusable = head.isKeepAlive
@@ -471,7 +562,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.context.flush()
     }
 
-    func upstreamClosed() {
+    func upstreamClosed(failure: (any Error)?) {
         self.upstream = nil
         guard self.phase == .proxying else { return }
         if !self.responseStarted, let head = self.replayableHead {
@@ -484,12 +575,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             self.attempts = max(0, self.attempts - 1)
             return self.connectUpstream()
         }
+        self.pool.metrics.countUpstreamError(service: self.route?.service ?? "", reason: "closed")
         if self.responseStarted {
             self.closeNow()
         } else {
+            let reason = failure.map { " (\($0))" } ?? ""
             self.respondLocally(
                 .badGateway,
-                "upstream closed the connection for service \"\(self.route?.service ?? "")\"\n",
+                "upstream closed the connection for service \"\(self.route?.service ?? "")\"\(reason)\n",
                 forceClose: true
             )
         }
@@ -524,7 +617,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             let downstream = self.context.pipeline.syncOperations
             try downstream.addHandler(downstreamSide, position: .after(self))
             _ = downstream.removeHandler(try downstream.handler(type: HTTPResponseEncoder.self))
-            _ = downstream.removeHandler(try downstream.handler(type: HTTPServerPipelineHandler.self))
             _ = downstream.removeHandler(self)
             _ = downstream.removeHandler(try downstream.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self))
 
@@ -575,6 +667,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.pending.removeAll()
         self.requestHead = nil
         self.responseStarted = true
+        self.pool.metrics.countRequest(service: self.route?.service ?? "", status: status)
         if forceClose || (!self.requestEnded && self.requestHasBody) {
             self.closeAfterResponse = true
         }
@@ -612,7 +705,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             self.cancelTimer()
         } else {
             self.phase = .idle
+            self.becameIdleInBurst = self.inReadBurst
             self.setDeadline(.now() + self.limits.idleTimeout)
+            if !self.pipelined.isEmpty || self.pipelinedError != nil {
+                self.drainPipelined()
+            }
         }
     }
 
@@ -697,6 +794,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             self.closeNow()
         case .readingHead:
             self.phase = .closing
+            self.pool.metrics.countRequest(service: "", status: .requestTimeout)
             let message = "request header read timeout\n"
             var buffer = self.context.channel.allocator.buffer(capacity: 128)
             buffer.writeString(
@@ -710,6 +808,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
                 context.close(promise: nil)
             }
         case .proxying where !self.responseStarted:
+            self.pool.metrics.countUpstreamError(service: self.route?.service ?? "", reason: "timeout")
             self.dropUpstream()
             self.respondLocally(
                 .gatewayTimeout,

@@ -1,3 +1,4 @@
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -27,6 +28,8 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private var readPending = false
     private var needsFlush = false
     private(set) var isActive = true
+    /// Why the connection failed, when it did (shown in the 502 body).
+    private(set) var failure: (any Error)?
     var idleSince = NIODeadline.uptimeNanoseconds(0)
 
     init(key: UpstreamKey, pool: UpstreamConnectionPool) {
@@ -96,11 +99,12 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         self.pool.remove(self)
         if let owner = self.owner {
             self.owner = nil
-            owner.upstreamClosed()
+            owner.upstreamClosed(failure: self.failure)
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if self.failure == nil { self.failure = error }
         self.close()
     }
 
@@ -117,13 +121,16 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
 /// cursors. Only touched on its event loop: no locks on the request path.
 final class UpstreamConnectionPool {
     let eventLoop: any EventLoop
+    /// This loop's metric counters (kept here because this object is already loop-local).
+    let metrics: LoopMetrics
     private var idle: [UpstreamKey: [UpstreamConnection]] = [:]
     private var cursors: [String: Int] = [:]
     private var sweeper: RepeatedTask?
     private var idleTimeout = TimeAmount.seconds(60)
 
-    init(eventLoop: any EventLoop) {
+    init(eventLoop: any EventLoop, metricsFactory: any MetricsFactory) {
         self.eventLoop = eventLoop
+        self.metrics = LoopMetrics(factory: metricsFactory)
     }
 
     /// The next round-robin start index for `pool`.
@@ -145,6 +152,9 @@ final class UpstreamConnectionPool {
     func release(_ connection: UpstreamConnection, limits: HTTPLimits) {
         connection.owner = nil
         guard connection.isActive else { return }
+        // A read withheld for the previous owner's slow client must not stall the next owner
+        // (and an idle connection must read to notice the upstream closing it).
+        connection.resumeReading()
         var list = self.idle[connection.key, default: []]
         guard list.count < limits.maxIdleUpstreamConnectionsPerEndpoint else {
             connection.close()
@@ -227,13 +237,18 @@ final class UpstreamConnectionPool {
 /// One ``UpstreamConnectionPool`` per event loop of the engine's group.
 final class UpstreamPoolRegistry: Sendable {
     private let pools = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<UpstreamConnectionPool>]>([:])
+    private let metricsFactory: any MetricsFactory
+
+    init(metricsFactory: any MetricsFactory) {
+        self.metricsFactory = metricsFactory
+    }
 
     /// The pool of `eventLoop`; call on that loop.
     func pool(for eventLoop: any EventLoop) -> UpstreamConnectionPool {
         let key = ObjectIdentifier(eventLoop)
         return self.pools.withLockedValue { pools in
             if let existing = pools[key] { return existing.value }
-            let pool = UpstreamConnectionPool(eventLoop: eventLoop)
+            let pool = UpstreamConnectionPool(eventLoop: eventLoop, metricsFactory: self.metricsFactory)
             pools[key] = NIOLoopBound(pool, eventLoop: eventLoop)
             return pool
         }

@@ -16,7 +16,8 @@ extension PorticoHTTPEngineTests {
         }
 
         /// An HTTP/2 client connection: TLS with ALPN h2, one stream per request.
-        private func connectH2(_ port: Int?) async throws -> (any Channel, NIOHTTP2Handler.AsyncStreamMultiplexer<Void>) {
+        private func connectH2(_ port: Int?) async throws -> (any Channel, NIOHTTP2Handler.AsyncStreamMultiplexer<Void>)
+        {
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.certificateVerification = .none
             tls.applicationProtocols = ["h2"]
@@ -46,7 +47,9 @@ extension PorticoHTTPEngineTests {
         ) async throws -> Answer {
             let stream = try await multiplexer.openStream { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: .https))
+                    try channel.pipeline.syncOperations.addHandler(
+                        HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: .https)
+                    )
                     return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
                         wrappingChannelSynchronously: channel
                     )
@@ -56,7 +59,9 @@ extension PorticoHTTPEngineTests {
                 var headers = HTTPHeaders()
                 headers.add(name: "host", value: "a.example.com")
                 if let body { headers.add(name: "content-length", value: String(body.utf8.count)) }
-                try await outbound.write(.head(HTTPRequestHead(version: .http2, method: method, uri: path, headers: headers)))
+                try await outbound.write(
+                    .head(HTTPRequestHead(version: .http2, method: method, uri: path, headers: headers))
+                )
                 if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(string: body)))) }
                 try await outbound.write(.end(nil))
                 var answer = Answer(status: 0, headers: [:], body: "")

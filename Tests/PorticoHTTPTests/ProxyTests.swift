@@ -1,3 +1,4 @@
+import MetricsTestKit
 import NIOCore
 import PorticoHTTP
 import Testing
@@ -10,7 +11,7 @@ extension PorticoHTTPEngineTests {
             defer { Task { await upstream.stop() } }
             let route = HTTPRoute(service: "default/a", pool: "a")
             let configuration = HTTPEngineConfiguration(
-                routes: TestSupport.routes([(nil, "/", route)]),
+                routes: TestSupport.routes([(Optional("x"), "/", route)]),
                 pools: ["a": UpstreamPool(endpoints: [TestSupport.endpoint(upstream)])]
             )
             try await TestSupport.withEngine(configuration) { _, ports in
@@ -23,6 +24,17 @@ extension PorticoHTTPEngineTests {
                     #expect(response.status == 200)
                     #expect(response.body.hasPrefix("upstream a GET \(path)\n"))
                 }
+                // A body, a local 404 and a chunked request inside one pipelined burst.
+                try await client.send(
+                    "POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                        + "GET /lost HTTP/1.1\r\nHost: elsewhere\r\n\r\n"
+                        + "POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+                        + "GET /last HTTP/1.1\r\nHost: x\r\n\r\n"
+                )
+                #expect(try await client.readResponse().body == "received 3")
+                #expect(try await client.readResponse().status == 404)
+                #expect(try await client.readResponse().body == "received 2")
+                #expect(try await client.readResponse().body.hasPrefix("upstream a GET /last\n"))
                 try await client.send("GET /four HTTP/1.1\r\nHost: x\r\n\r\n")
                 #expect(try await client.readResponse().body.hasPrefix("upstream a GET /four\n"))
                 await client.close()
@@ -243,6 +255,49 @@ extension PorticoHTTPEngineTests {
                 #expect(response.header("transfer-encoding") == nil)
                 #expect(response.body == "one,two,three")
                 #expect(old.sawEOF)
+            }
+        }
+
+        @Test func metricsCountRequestsByServiceAndStatusClass() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            let dead = UpstreamEndpoint(host: "127.0.0.1", port: try await TestSupport.deadPort())
+            let configuration = HTTPEngineConfiguration(
+                routes: TestSupport.routes([
+                    (Optional("a"), "/", HTTPRoute(service: "default/a", pool: "a")),
+                    (Optional("dead"), "/", HTTPRoute(service: "default/dead", pool: "dead")),
+                ]),
+                pools: [
+                    "a": UpstreamPool(endpoints: [TestSupport.endpoint(upstream)]),
+                    "dead": UpstreamPool(endpoints: [dead]),
+                ]
+            )
+            let metrics = TestMetrics()
+            try await TestSupport.withEngine(configuration, metrics: metrics) { _, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                for host in ["a", "a", "nowhere", "dead"] {
+                    try await client.send("GET / HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+                    _ = try await client.readResponse()
+                }
+                let requests = "portico_http_requests_total"
+                #expect(
+                    metrics.counterTotal(label: requests, dimensions: [("service", "default/a"), ("status", "2xx")])
+                        == 2
+                )
+                #expect(metrics.counterTotal(label: requests, dimensions: [("service", ""), ("status", "4xx")]) == 1)
+                #expect(
+                    metrics.counterTotal(label: requests, dimensions: [("service", "default/dead"), ("status", "5xx")])
+                        == 1
+                )
+                #expect(
+                    metrics.counterTotal(
+                        label: "portico_http_upstream_errors_total",
+                        dimensions: [("service", "default/dead"), ("reason", "connect")]
+                    ) == 1
+                )
+                let open = try metrics.expectMeter("portico_http_open_connections")
+                #expect(open.lastValue == 1)
+                await client.close()
             }
         }
     }

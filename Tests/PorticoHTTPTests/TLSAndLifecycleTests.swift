@@ -1,7 +1,6 @@
 import NIOCore
 import NIOSSL
 import PorticoHTTP
-import Synchronization
 import Testing
 
 extension PorticoHTTPEngineTests {
@@ -42,7 +41,6 @@ extension PorticoHTTPEngineTests {
 
         /// Connects with TLS (no verification) and returns the client and the leaf certificate served.
         private func connectTLS(_ port: Int?, serverName: String?) async throws -> (RawClient, NIOSSLCertificate?) {
-            let seen = Mutex<NIOSSLCertificate?>(nil)
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.certificateVerification = .none
             tls.applicationProtocols = ["http/1.1"]
@@ -57,10 +55,11 @@ extension PorticoHTTPEngineTests {
             let response = try await client.readResponse()
             #expect(response.status == 200)
             #expect(response.body.contains("\nx-forwarded-proto: https\n"))
-            let handler = try await client.channel.channel.pipeline.handler(type: NIOSSLClientHandler.self).get()
-            let leaf = try? await client.channel.channel.eventLoop.submit { handler.peerCertificate }.get()
-            seen.withLock { $0 = leaf ?? nil }
-            return (client, seen.withLock { $0 })
+            let channel = client.channel.channel
+            let leaf = try await channel.eventLoop.submit {
+                try channel.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).peerCertificate
+            }.get()
+            return (client, leaf)
         }
 
         @Test func certificateChosenBySNIExactWildcardDefault() async throws {
@@ -201,6 +200,51 @@ extension PorticoHTTPEngineTests {
             await stopped
             #expect(engine.openConnections == 0)
             await #expect(throws: (any Error).self) { _ = try await TestSupport.connect(port) }
+        }
+
+        @Test func tlsToUpstreamsWithAndWithoutVerification() async throws {
+            let serverTLS = try NIOSSLContext(
+                configuration: .makeServerConfiguration(
+                    certificateChain: [
+                        .certificate(.init(bytes: Array(TestCertificates.defaultCertificate.utf8), format: .pem))
+                    ],
+                    privateKey: .privateKey(.init(bytes: Array(TestCertificates.defaultKey.utf8), format: .pem))
+                )
+            )
+            let upstream = try await TestUpstream.start(name: "secure", group: TestSupport.group, tls: serverTLS)
+            defer { Task { await upstream.stop() } }
+            let endpoints = [TestSupport.endpoint(upstream)]
+            let configuration = HTTPEngineConfiguration(
+                routes: TestSupport.routes([
+                    (nil, "/unverified", HTTPRoute(service: "default/a", pool: "unverified")),
+                    (nil, "/verified", HTTPRoute(service: "default/a", pool: "verified")),
+                    (nil, "/wrong-ca", HTTPRoute(service: "default/a", pool: "wrong-ca")),
+                ]),
+                pools: [
+                    "unverified": UpstreamPool(endpoints: endpoints, tls: UpstreamTLS()),
+                    "verified": UpstreamPool(
+                        endpoints: endpoints,
+                        tls: UpstreamTLS(
+                            trustRootsPEM: TestCertificates.defaultCertificate,
+                            serverName: "default.local"
+                        )
+                    ),
+                    "wrong-ca": UpstreamPool(
+                        endpoints: endpoints,
+                        tls: UpstreamTLS(trustRootsPEM: TestCertificates.exactCertificate, serverName: "default.local")
+                    ),
+                ]
+            )
+            try await TestSupport.withEngine(configuration) { _, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.send("GET /unverified HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await client.readResponse().body.hasPrefix("upstream secure GET /unverified\n"))
+                try await client.send("GET /verified HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await client.readResponse().body.hasPrefix("upstream secure GET /verified\n"))
+                try await client.send("GET /wrong-ca HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await client.readResponse().status == 502)
+                await client.close()
+            }
         }
     }
 }

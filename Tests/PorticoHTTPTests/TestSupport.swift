@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -44,13 +45,14 @@ enum TestSupport {
     /// Starts an engine with `configuration` (listeners default to one plain one on an ephemeral port).
     static func withEngine(
         _ configuration: HTTPEngineConfiguration,
+        metrics: (any MetricsFactory)? = nil,
         _ body: (HTTPEngine, [HTTPListener.Kind: Int]) async throws -> Void
     ) async throws {
         var configuration = configuration
         if configuration.listeners.isEmpty {
             configuration.listeners = [HTTPListener(address: "127.0.0.1", port: 0, kind: .http)]
         }
-        let engine = HTTPEngine(group: group, logger: logger)
+        let engine = HTTPEngine(group: group, logger: logger, metricsFactory: metrics)
         try await engine.apply(configuration)
         var ports: [HTTPListener.Kind: Int] = [:]
         for (listener, address) in engine.boundListeners {

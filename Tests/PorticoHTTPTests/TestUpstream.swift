@@ -2,6 +2,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A small HTTP/1.1 server started inside a test, standing in for a Service endpoint.
@@ -23,13 +24,16 @@ final class TestUpstream: Sendable {
         self.channel = channel
     }
 
-    static func start(name: String, group: any EventLoopGroup) async throws -> TestUpstream {
+    static func start(name: String, group: any EventLoopGroup, tls: NIOSSLContext? = nil) async throws -> TestUpstream {
         let box = NIOLockedValueBox<TestUpstream?>(nil)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     box.withLockedValue { $0 }?.connectionsAccepted.add(1, ordering: .relaxed)
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                    }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withServerUpgrade: (
                             upgraders: [EchoUpgrader()],

@@ -1,0 +1,62 @@
+import NIOHTTP1
+import Testing
+
+@testable import PorticoHTTP
+
+@Suite("Header rewriting (pure)")
+struct HeaderRewritingTests {
+    @Test func factsDetectFramingAndHopByHop() {
+        let facts = RequestHeadFacts(
+            HTTPHeaders([
+                ("Host", "App.Example"), ("Transfer-Encoding", "gzip, chunked"), ("content-length", "3, 3"),
+                ("Connection", "keep-alive, X-Private"), ("Expect", "100-continue"),
+            ])
+        )
+        #expect(facts.host == "App.Example")
+        #expect(facts.transferEncodingCount == 2)
+        #expect(facts.transferEncodingIsChunked)
+        #expect(facts.contentLength == 3)
+        #expect(!facts.conflictingContentLength)
+        #expect(facts.expectsContinue)
+        #expect(facts.hopByHop == HopByHopHeaders.connection)
+        #expect(facts.connectionTokens == ["keep-alive", "X-Private"])
+        #expect(
+            RequestHeadFacts(HTTPHeaders([("Content-Length", "3"), ("Content-Length", "4")])).conflictingContentLength
+        )
+        #expect(RequestHeadFacts(HTTPHeaders([("Content-Length", "-1")])).conflictingContentLength)
+    }
+
+    @Test func hopByHopRemovalKeepsUpgradeOnlyForUpgrades() {
+        var headers = HTTPHeaders([
+            ("Connection", "Upgrade, X-Private"), ("Upgrade", "websocket"), ("X-Private", "1"), ("Keep-Alive", "5"),
+            ("X-Kept", "yes"),
+        ])
+        let facts = RequestHeadFacts(headers)
+        #expect(facts.isUpgrade)
+        headers.removeHopByHop(present: facts.hopByHop, connectionTokens: facts.connectionTokens, keepUpgrade: true)
+        #expect(headers["upgrade"] == ["websocket"])
+        #expect(headers["connection"] == ["upgrade"])
+        #expect(headers["x-private"].isEmpty && headers["keep-alive"].isEmpty)
+        #expect(headers["x-kept"] == ["yes"])
+
+        var response = HTTPHeaders([("Connection", "keep-alive"), ("Keep-Alive", "timeout=5"), ("Content-Length", "1")])
+        response.removeHopByHopFromResponse(keepUpgrade: false)
+        #expect(response.map(\.name) == ["Content-Length"])
+    }
+
+    @Test func forwardedHeadersAppendOnlyWhenTrusted() {
+        let incoming = HTTPHeaders([("Host", "a"), ("X-Forwarded-For", "1.1.1.1"), ("X-Forwarded-Proto", "https")])
+        var untrusted = incoming
+        ForwardingContext(clientAddress: "10.0.0.9", trusted: false, scheme: "http", localPort: "80")
+            .apply(to: &untrusted, facts: RequestHeadFacts(incoming))
+        #expect(untrusted["x-forwarded-for"] == ["10.0.0.9"])
+        #expect(untrusted["x-forwarded-proto"] == ["http"])
+        #expect(untrusted["x-forwarded-port"] == ["80"])
+        var trusted = incoming
+        ForwardingContext(clientAddress: "10.0.0.9", trusted: true, scheme: "http", localPort: "80")
+            .apply(to: &trusted, facts: RequestHeadFacts(incoming))
+        #expect(trusted["x-forwarded-for"] == ["1.1.1.1, 10.0.0.9"])
+        #expect(trusted["x-forwarded-proto"] == ["https"])
+        #expect(trusted["x-real-ip"] == ["10.0.0.9"])
+    }
+}
