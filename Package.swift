@@ -44,7 +44,18 @@ let package = Package(
         // Pure: MetalLB-compatible load-balancer IP allocation.
         .target(name: "PorticoAllocation", swiftSettings: strictConcurrency),
         // Pure: DHCP and TFTP codecs and state machines, proxyDHCP answers, boot inventory.
-        .target(name: "PorticoNetboot", swiftSettings: strictConcurrency),
+        .target(
+            name: "PorticoNetboot",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictConcurrency
+        ),
+        // Pure VRRPv3 core (codec, state machine, placement) + Linux shell (raw socket, netlink, ARP/NA).
+        .target(name: "PorticoVIP", swiftSettings: strictConcurrency),
         // Pure: manifests -> plan (allocations, listeners, routes, diagnostics).
         .target(
             name: "PorticoPlan",
@@ -74,6 +85,7 @@ let package = Package(
                 "PorticoModel",
                 "PorticoPlan",
                 "PorticoHTTP",
+                "PorticoL4",
                 "PorticoRouting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -83,6 +95,18 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictConcurrency
+        ),
+        // NIO: TCP and UDP forwarding with PROXY protocol.
+        .target(
+            name: "PorticoL4",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strictConcurrency
         ),
@@ -104,12 +128,34 @@ let package = Package(
         .testTarget(name: "PorticoModelTests", dependencies: ["PorticoModel"]),
         .testTarget(name: "PorticoRoutingTests", dependencies: ["PorticoRouting"]),
         .testTarget(name: "PorticoAllocationTests", dependencies: ["PorticoAllocation"]),
-        .testTarget(name: "PorticoNetbootTests", dependencies: ["PorticoNetboot"]),
+        .testTarget(
+            name: "PorticoNetbootTests",
+            dependencies: [
+                "PorticoNetboot",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .testTarget(name: "PorticoVIPTests", dependencies: ["PorticoVIP"]),
+        .testTarget(
+            name: "PorticoL4Tests",
+            dependencies: [
+                "PorticoL4",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]
+        ),
         .testTarget(name: "PorticoPlanTests", dependencies: ["PorticoPlan", "PorticoModel"]),
         .testTarget(
             name: "PorticoHTTPTests",
             dependencies: [
                 "PorticoHTTP",
+                "PorticoL4",
                 "PorticoRouting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,5 +1,6 @@
 import NIOCore
 import PorticoHTTP
+import PorticoL4
 import PorticoModel
 import PorticoPlan
 import PorticoRouting
@@ -58,12 +59,51 @@ enum PlanApplication {
         return result
     }
 
+    /// The plan's tcp and udp listeners as the L4 engine's configuration.
+    static func l4Configuration(_ plan: Plan) -> L4Configuration {
+        var configuration = L4Configuration()
+        for listener in plan.listeners {
+            let endpoints = listener.endpoints.compactMap(hostPort).map { L4Endpoint(host: $0.host, port: $0.port) }
+            let proxyProtocol = listener.proxyProtocol.flatMap(ProxyProtocolVersion.init(rawValue:))
+            switch listener.kind {
+            case .tcp:
+                configuration.tcp.append(
+                    TCPForward(
+                        address: listener.address,
+                        port: listener.port,
+                        service: listener.service,
+                        endpoints: endpoints,
+                        sendProxyProtocol: proxyProtocol,
+                        acceptProxyProtocolFrom: listener.acceptProxyProtocolFrom
+                    )
+                )
+            case .udp:
+                configuration.udp.append(
+                    UDPForward(
+                        address: listener.address,
+                        port: listener.port,
+                        service: listener.service,
+                        endpoints: endpoints,
+                        sendProxyProtocol: proxyProtocol
+                    )
+                )
+            case .http, .https:
+                break
+            }
+        }
+        return configuration
+    }
+
     /// `10.0.0.1:80` or `[fd00::1]:80`.
     static func endpoint(_ text: String) -> UpstreamEndpoint? {
+        hostPort(text).map { UpstreamEndpoint(host: $0.host, port: $0.port) }
+    }
+
+    static func hostPort(_ text: String) -> (host: String, port: Int)? {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else { return nil }
         var host = text[..<colon]
         if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() }
-        return UpstreamEndpoint(host: String(host), port: port)
+        return (String(host), port)
     }
 
     private static func unique(_ names: [String]) -> [String] {

@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 public import NIOCore
 import NIOPosix
 import PorticoHTTP
+import PorticoL4
 import PorticoModel
 import PorticoPlan
 public import Prometheus
@@ -65,6 +66,7 @@ public final class PorticoRuntime: ServiceLifecycle.Service, Sendable {
     private let group: any EventLoopGroup
     private let registry: PrometheusCollectorRegistry
     private let state = NIOLockedValueBox(State())
+    private let l4: L4Engine
     private let reloads: AsyncStream<String>
     private let reloadRequests: AsyncStream<String>.Continuation
 
@@ -85,6 +87,7 @@ public final class PorticoRuntime: ServiceLifecycle.Service, Sendable {
         self.group = group
         self.registry = registry
         self.logger = logger
+        self.l4 = L4Engine(group: group, logger: logger)
         (reloads, reloadRequests) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -142,6 +145,14 @@ public final class PorticoRuntime: ServiceLifecycle.Service, Sendable {
                     "listeners": "\(configuration.listeners.map { "\($0.address):\($0.port)/\($0.kind)" })",
                     "routes": "\(configuration.routes.rules.count)",
                 ]
+            )
+        }
+        let l4Configuration = PlanApplication.l4Configuration(plan)
+        try await l4.apply(l4Configuration)
+        if !l4Configuration.tcp.isEmpty || !l4Configuration.udp.isEmpty {
+            logger.info(
+                "forwarding",
+                metadata: ["tcp": "\(l4Configuration.tcp.count)", "udp": "\(l4Configuration.udp.count)"]
             )
         }
         if let lock = plan.lock, let stateDirectory = options.stateDirectory {
@@ -247,6 +258,7 @@ public final class PorticoRuntime: ServiceLifecycle.Service, Sendable {
             for engine in engines.values {
                 tasks.addTask { await engine.shutdown(gracePeriod: self.options.drainTimeout) }
             }
+            tasks.addTask { await self.l4.shutdown(gracePeriod: self.options.drainTimeout) }
         }
         await admin.close()
         logger.info("stopped")

@@ -1,0 +1,165 @@
+import NIOCore
+import PorticoL4
+import Testing
+
+@Suite(.timeLimit(.minutes(1)))
+struct UDPForwardingTests {
+    static func forward(
+        _ endpoints: [L4Endpoint],
+        address: String = "127.0.0.1",
+        maxFlows: Int = 100,
+        idle: TimeAmount = .seconds(30)
+    ) -> UDPForward {
+        UDPForward(
+            address: address,
+            port: 0,
+            service: "dns/pihole",
+            endpoints: endpoints,
+            flowIdleTimeout: idle,
+            maxFlows: maxFlows
+        )
+    }
+
+    @Test func repliesComeFromTheListenerAddressAndPort() async throws {
+        let upstream = try await TestUDPSocket.start(echo: true)
+        let forward = Self.forward([upstream.endpoint])
+        let (engine, metrics) = try await TestSupport.engine(L4Configuration(udp: [forward]))
+        let listener = try TestSupport.bound(engine, forward.key)
+        let client = try await TestUDPSocket.start(echo: false)
+
+        try await client.send("query-1", to: listener)
+        try await client.send("query-2", to: listener)
+        #expect(await TestSupport.eventually { client.received.count == 2 })
+        #expect(client.receivedTexts == ["query-1", "query-2"])
+        #expect(client.received.allSatisfy { $0.remoteAddress == listener })
+        // One flow: both datagrams reached the upstream from the same socket.
+        #expect(Set(upstream.received.map(\.remoteAddress)).count == 1)
+        #expect(TestSupport.meter(metrics, "portico_udp_flows_active") == 1)
+        #expect(
+            await TestSupport.eventually {
+                TestSupport.counter(metrics, "portico_udp_datagrams_from_clients_total") == 2
+            }
+        )
+        #expect(
+            await TestSupport.eventually { TestSupport.counter(metrics, "portico_udp_datagrams_to_clients_total") == 2 }
+        )
+        #expect(
+            await TestSupport.eventually { TestSupport.counter(metrics, "portico_udp_bytes_to_clients_total") == 14 }
+        )
+        await engine.shutdown(gracePeriod: .zero)
+        #expect(await TestSupport.eventually { TestSupport.meter(metrics, "portico_udp_flows_active") == 0 })
+        await client.stop()
+        await upstream.stop()
+    }
+
+    @Test func eachClientIsAFlowAndFlowsRotateEndpoints() async throws {
+        let first = try await TestUDPSocket.start(echo: true)
+        let second = try await TestUDPSocket.start(echo: true)
+        let forward = Self.forward([first.endpoint, second.endpoint])
+        let (engine, _) = try await TestSupport.engine(L4Configuration(udp: [forward]))
+        let listener = try TestSupport.bound(engine, forward.key)
+        var clients: [TestUDPSocket] = []
+        for index in 0..<4 {
+            let client = try await TestUDPSocket.start(echo: false)
+            try await client.send("c\(index)", to: listener)
+            #expect(await TestSupport.eventually { client.receivedTexts == ["c\(index)"] })
+            clients.append(client)
+        }
+        #expect(first.receivedTexts == ["c0", "c2"])
+        #expect(second.receivedTexts == ["c1", "c3"])
+        await engine.shutdown(gracePeriod: .zero)
+        for socket in clients + [first, second] { await socket.stop() }
+    }
+
+    @Test func noReorderingWithinAFlow() async throws {
+        let upstream = try await TestUDPSocket.start(echo: false)
+        let forward = Self.forward([upstream.endpoint])
+        let (engine, _) = try await TestSupport.engine(L4Configuration(udp: [forward]))
+        let listener = try TestSupport.bound(engine, forward.key)
+        let client = try await TestUDPSocket.start(echo: false)
+        // Sent back to back: the first ones wait while the flow's socket is set up.
+        for index in 0..<200 {
+            client.channel.write(
+                AddressedEnvelope(remoteAddress: listener, data: ByteBuffer(string: "\(index)")),
+                promise: nil
+            )
+        }
+        client.channel.flush()
+        #expect(await TestSupport.eventually { upstream.received.count >= 150 })
+        try await Task.sleep(for: .milliseconds(50))
+        let numbers = upstream.receivedTexts.compactMap(Int.init)
+        #expect(numbers == numbers.sorted())
+        #expect(numbers.first == 0)
+        await engine.shutdown(gracePeriod: .zero)
+        await client.stop()
+        await upstream.stop()
+    }
+
+    @Test func fullTableDropsNewClientsAndKeepsExistingFlows() async throws {
+        let upstream = try await TestUDPSocket.start(echo: true)
+        let forward = Self.forward([upstream.endpoint], maxFlows: 2)
+        let (engine, metrics) = try await TestSupport.engine(L4Configuration(udp: [forward]))
+        let listener = try TestSupport.bound(engine, forward.key)
+        var clients: [TestUDPSocket] = []
+        for _ in 0..<3 { clients.append(try await TestUDPSocket.start(echo: false)) }
+
+        try await clients[0].send("a", to: listener)
+        try await clients[1].send("b", to: listener)
+        #expect(await TestSupport.eventually { clients[0].received.count == 1 && clients[1].received.count == 1 })
+        try await clients[2].send("c", to: listener)
+        #expect(await TestSupport.eventually { TestSupport.counter(metrics, "portico_udp_flows_dropped_total") == 1 })
+        try await clients[0].send("a2", to: listener)
+        #expect(await TestSupport.eventually { clients[0].received.count == 2 })
+        #expect(clients[2].received.isEmpty)
+        #expect(!upstream.receivedTexts.contains("c"))
+        await engine.shutdown(gracePeriod: .zero)
+        for socket in clients + [upstream] { await socket.stop() }
+    }
+
+    @Test func idleFlowsExpireAndFreeTheirSlot() async throws {
+        let upstream = try await TestUDPSocket.start(echo: true)
+        let forward = Self.forward([upstream.endpoint], maxFlows: 1, idle: .milliseconds(100))
+        let (engine, metrics) = try await TestSupport.engine(L4Configuration(udp: [forward]))
+        let listener = try TestSupport.bound(engine, forward.key)
+        let first = try await TestUDPSocket.start(echo: false)
+        let second = try await TestUDPSocket.start(echo: false)
+
+        try await first.send("1", to: listener)
+        #expect(await TestSupport.eventually { first.received.count == 1 })
+        #expect(await TestSupport.eventually { TestSupport.meter(metrics, "portico_udp_flows_active") == 0 })
+        try await second.send("2", to: listener)
+        #expect(await TestSupport.eventually { second.received.count == 1 })
+        #expect(await TestSupport.eventually { TestSupport.counter(metrics, "portico_udp_flows_dropped_total") == 0 })
+        // The expired flow's socket is gone: the upstream saw two different source ports.
+        #expect(Set(upstream.received.map(\.remoteAddress)).count == 2)
+        await engine.shutdown(gracePeriod: .zero)
+        for socket in [first, second, upstream] { await socket.stop() }
+    }
+
+    @Test func proxyV2HeaderOnEveryDatagramFromAnIPv6Client() async throws {
+        let upstream = try await TestUDPSocket.start(host: "127.0.0.1", echo: true)
+        var forward = Self.forward([upstream.endpoint], address: "::1")
+        forward.sendProxyProtocol = .v2
+        let (engine, _) = try await TestSupport.engine(L4Configuration(udp: [forward]))
+        let listener = try TestSupport.bound(engine, forward.key)
+        let client = try await TestUDPSocket.start(host: "::1", echo: false)
+        try await client.send("one", to: listener)
+        try await client.send("two", to: listener)
+        #expect(await TestSupport.eventually { upstream.received.count == 2 })
+        let loopback = [UInt8](repeating: 0, count: 15) + [1]
+        let header =
+            ProxyHeader.v2Signature + [0x21, 0x22, 0x00, 0x24] + loopback + loopback
+            + [UInt8(client.address.port! >> 8), UInt8(client.address.port! & 0xFF)]
+            + [UInt8(listener.port! >> 8), UInt8(listener.port! & 0xFF)]
+        #expect(
+            upstream.received.map { Array($0.data.readableBytesView) } == [
+                header + Array("one".utf8), header + Array("two".utf8),
+            ]
+        )
+        #expect(await TestSupport.eventually { client.received.count == 2 })
+        #expect(client.received.allSatisfy { $0.remoteAddress == listener })
+        await engine.shutdown(gracePeriod: .zero)
+        await client.stop()
+        await upstream.stop()
+    }
+}
