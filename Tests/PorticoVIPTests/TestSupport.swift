@@ -1,0 +1,30 @@
+import PorticoVIP
+
+/// SplitMix64: a tiny seeded generator so that fuzzing is reproducible.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+
+    init(seed: UInt64) {
+        state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var value = state
+        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
+        return value ^ (value >> 31)
+    }
+}
+
+extension VRRPAddress {
+    /// Parses a literal the test knows to be valid.
+    init(literal: String) {
+        self = VRRPAddress(literal)!
+    }
+}
+
+/// Milliseconds since the origin.
+func at(_ milliseconds: Int) -> MonotonicInstant {
+    MonotonicInstant(.milliseconds(milliseconds))
+}
