@@ -31,25 +31,14 @@ enum PorticoProcess {
             .deletingLastPathComponent()
     }
 
-    static func run(_ arguments: [String], currentDirectory: URL? = nil) throws -> Output {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        if let currentDirectory { process.currentDirectoryURL = currentDirectory }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read both pipes before waiting so a large output cannot block the child.
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Output(
-            status: process.terminationStatus,
-            stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData, as: UTF8.self)
-        )
+    static func run(_ arguments: [String]) throws -> Output {
+        let errorPath = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "portico-stderr-\(UUID().uuidString)"
+        ).path
+        defer { try? FileManager.default.removeItem(atPath: errorPath) }
+        let (status, output) = try ChildProcess.run([binary.path] + arguments, stderrPath: errorPath)
+        let errors = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
+        return Output(status: status, stdout: output, stderr: errors)
     }
 }
 

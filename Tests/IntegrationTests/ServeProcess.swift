@@ -3,7 +3,7 @@ import Foundation
 /// A running `portico serve` for a test: started on a manifest directory, stopped with
 /// SIGTERM (or killed) when the test is done. Its log goes to a file the test can read.
 final class ServeProcess {
-    let process = Process()
+    let process: ChildProcess
     let logURL: URL
     let adminPort: Int
 
@@ -11,12 +11,11 @@ final class ServeProcess {
         self.adminPort = adminPort
         logURL = FileManager.default.temporaryDirectory.appendingPathComponent("portico-serve-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: logURL.path, contents: nil)
-        let log = try FileHandle(forWritingTo: logURL)
-        process.executableURL = PorticoProcess.binary
-        process.arguments = ["serve"] + arguments + ["--admin", "127.0.0.1:\(adminPort)"]
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
+        process = try ChildProcess(
+            [PorticoProcess.binary.path, "serve"] + arguments + ["--admin", "127.0.0.1:\(adminPort)"],
+            stdout: .file(logURL.path),
+            stderr: .file(logURL.path)
+        )
     }
 
     var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
@@ -26,7 +25,7 @@ final class ServeProcess {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if !process.isRunning {
-                throw ServeError.exited(process.terminationStatus, log)
+                throw ServeError.exited(process.wait(), log)
             }
             if let response = try? Curl.get("http://127.0.0.1:\(adminPort)/readyz"), response.status == 200 {
                 return
@@ -47,20 +46,12 @@ final class ServeProcess {
     }
 
     /// Sends SIGTERM and waits for the exit status.
-    func terminate(timeout: Double = 15) -> Int32? {
-        guard process.isRunning else { return process.terminationStatus }
-        process.terminate()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            return nil
-        }
-        return process.terminationStatus
+    func terminate(timeout: Double = 15) -> Int32 {
+        process.stop(grace: timeout)
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if process.isRunning { process.stop(grace: 0) }
         try? FileManager.default.removeItem(at: logURL)
     }
 
@@ -86,16 +77,7 @@ enum Curl {
     }
 
     static func get(_ url: String, _ extra: [String] = []) throws -> Response {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["curl", "-s", "-k", "-i", "--max-time", "10"] + extra + [url]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return parse(String(decoding: data, as: UTF8.self))
+        parse(try ChildProcess.run(["curl", "-s", "-k", "-i", "--max-time", "10"] + extra + [url]).output)
     }
 
     /// Splits `curl -i` output; with HTTP/2 the status line is `HTTP/2 200`.
@@ -137,19 +119,14 @@ func makeCertificate(names: [String]) throws -> (certificate: String, key: Strin
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portico-cert-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [
+    let status = try ChildProcess.run([
         "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
         "-keyout", directory.appendingPathComponent("key.pem").path,
         "-out", directory.appendingPathComponent("cert.pem").path,
         "-days", "30", "-subj", "/CN=\(names[0])",
         "-addext", "subjectAltName=" + names.map { "DNS:\($0)" }.joined(separator: ","),
-    ]
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
+    ]).status
+    guard status == 0 else { throw ChildProcess.ChildError.spawn("openssl", status) }
     return (
         try String(contentsOf: directory.appendingPathComponent("cert.pem"), encoding: .utf8),
         try String(contentsOf: directory.appendingPathComponent("key.pem"), encoding: .utf8)
