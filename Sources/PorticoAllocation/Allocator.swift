@@ -43,6 +43,7 @@ private struct AllocationRun {
     let namespaceLabels: [String: [String: String]]
 
     var users: [IPAddress: [AddressUser]] = [:]
+    let scanCursors = ScanCursors()
     var allocations: [Allocation] = []
     var releases: [Release] = []
     var failures: [AllocationFailure] = []
@@ -413,23 +414,67 @@ private struct AllocationRun {
     private func firstUsableAddress(
         for user: AddressUser,
         family: IPFamily,
-        in pool: AddressPool
+        in pool: AddressPool,
+        fromStart: Bool = false
     ) -> (IPAddress?, SharingConflict?) {
+        // A Service without a sharing key can use only addresses nobody uses, and addresses
+        // only gain users during a run: it may start where the last such scan found every
+        // earlier address taken. This keeps allocating N Services linear instead of
+        // quadratic. Services with a key may share, so they scan from the start.
+        let cursorKey = "\(pool.name)|\(family.rawValue)"
+        let canSkipUsed = user.sharingKey == nil && !fromStart
+        let start = canSkipUsed ? (scanCursors.positions[cursorKey] ?? ScanPosition()) : ScanPosition()
         var firstConflict: SharingConflict?
-        for range in pool.ranges where range.family == family {
-            for cidr in range.cidrs {
-                var address = cidr.first
+        var allUsedSoFar = true
+        for rangeIndex in start.range..<pool.ranges.count where pool.ranges[rangeIndex].family == family {
+            let cidrs = pool.ranges[rangeIndex].cidrs
+            let firstCIDR = rangeIndex == start.range ? start.cidr : 0
+            for cidrIndex in firstCIDR..<cidrs.count {
+                let cidr = cidrs[cidrIndex]
+                var address =
+                    rangeIndex == start.range && cidrIndex == start.cidr ? (start.address ?? cidr.first) : cidr.first
                 while true {
                     if !(pool.avoidBuggyIPs && address.confusesBuggyFirmware) {
-                        guard let conflict = conflict(for: user, at: address) else { return (address, firstConflict) }
-                        firstConflict = firstConflict ?? conflict
+                        let isUsed = users[address].map { !$0.isEmpty } ?? false
+                        if canSkipUsed && allUsedSoFar && !isUsed {
+                            scanCursors.positions[cursorKey] = ScanPosition(
+                                range: rangeIndex,
+                                cidr: cidrIndex,
+                                address: address
+                            )
+                        }
+                        if !isUsed { allUsedSoFar = false }
+                        if canSkipUsed && isUsed {
+                            if firstConflict == nil { firstConflict = conflict(for: user, at: address) }
+                        } else {
+                            guard let conflict = conflict(for: user, at: address) else {
+                                return (address, firstConflict)
+                            }
+                            firstConflict = firstConflict ?? conflict
+                        }
                     }
                     guard address < cidr.last, let next = address.successor else { break }
                     address = next
                 }
             }
         }
+        if canSkipUsed && start != ScanPosition() {
+            // The pool is exhausted: scan again from the start, only to name the first conflict.
+            return firstUsableAddress(for: user, family: family, in: pool, fromStart: true)
+        }
         return (nil, firstConflict)
+    }
+
+    /// Where a scan for a Service without a sharing key may start in a pool.
+    struct ScanPosition: Equatable {
+        var range = 0
+        var cidr = 0
+        var address: IPAddress?
+    }
+
+    /// Scan starts per pool and family; a class so non-mutating lookups can advance them.
+    final class ScanCursors {
+        var positions: [String: ScanPosition] = [:]
     }
 
     // MARK: Shared checks

@@ -180,9 +180,15 @@ public struct RouteTable<Target: Sendable>: Sendable {
     }
 
     private func lookupRule(host rawHost: Substring?, path rawPath: Substring) -> Int? {
-        let path = rawPath.firstIndex(where: { $0 == "?" || $0 == "#" }).map { rawPath[..<$0] } ?? rawPath
+        // Work on UTF-8 code units: '/', '?' and '#' are ASCII, and Substring shares its
+        // indices with its UTF-8 view, so no Character (grapheme) is ever formed.
+        let bytes = rawPath.utf8
+        let path =
+            bytes.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }).map {
+                rawPath[..<$0]
+            } ?? rawPath
         guard let routes = hostRoutes(for: rawHost) else { return nil }
-        if let slot = routes.exact[path] {
+        if !routes.exact.isEmpty, let slot = routes.exact[path] {
             return slot
         }
         if routes.prefix.isEmpty {
@@ -192,10 +198,11 @@ public struct RouteTable<Target: Sendable>: Sendable {
         if let slot = routes.prefix[path] {
             return slot
         }
-        var end = path.endIndex
-        while end > path.startIndex {
-            end = path.index(before: end)
-            if path[end] == "/", let slot = routes.prefix[path[..<end]] {
+        let pathBytes = path.utf8
+        var end = pathBytes.endIndex
+        while end > pathBytes.startIndex {
+            end = pathBytes.index(before: end)
+            if pathBytes[end] == UInt8(ascii: "/"), let slot = routes.prefix[path[..<end]] {
                 return slot
             }
         }
@@ -208,8 +215,8 @@ public struct RouteTable<Target: Sendable>: Sendable {
         if !exactHosts.isEmpty, let routes = exactHosts[host] {
             return routes
         }
-        if !wildcardHosts.isEmpty, let dot = host.firstIndex(of: "."), dot != host.startIndex {
-            if let routes = wildcardHosts[String(host[host.index(after: dot)...])] {
+        if !wildcardHosts.isEmpty, let dot = host.utf8.firstIndex(of: UInt8(ascii: ".")), dot != host.startIndex {
+            if let routes = wildcardHosts[String(host[host.utf8.index(after: dot)...])] {
                 return routes
             }
         }
@@ -218,21 +225,24 @@ public struct RouteTable<Target: Sendable>: Sendable {
 
     /// The host without a port, lowercased; a bracketed IPv6 literal keeps its brackets.
     public static func normalizedHost(_ raw: Substring) -> String {
-        var host = raw
-        if host.first == "[" {
-            if let close = host.firstIndex(of: "]") {
-                host = host[...close]
-            }
-        } else if let colon = host.lastIndex(of: ":") {
-            host = host[..<colon]
+        let bytes = raw.utf8
+        var end = bytes.endIndex
+        if bytes.first == UInt8(ascii: "[") {
+            if let close = bytes.firstIndex(of: UInt8(ascii: "]")) { end = bytes.index(after: close) }
+        } else if let colon = bytes.lastIndex(of: UInt8(ascii: ":")) {
+            end = colon
         }
-        if host.last == "." {
-            host = host.dropLast()
+        if end > bytes.startIndex, bytes[bytes.index(before: end)] == UInt8(ascii: ".") {
+            end = bytes.index(before: end)
         }
-        if host.utf8.allSatisfy({ $0 < 0x41 || $0 > 0x5A }) {
-            return String(host)
+        let host = bytes[bytes.startIndex..<end]
+        if !host.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
+            return String(raw[host.startIndex..<host.endIndex])
         }
-        return host.lowercased()
+        return String(
+            decoding: host.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 | 0x20 : $0 },
+            as: UTF8.self
+        )
     }
 
     /// The stored key of a prefix path: the path without one trailing `/` (`/` becomes ``).
