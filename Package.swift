@@ -140,6 +140,10 @@ let package = Package(
         ),
         .testTarget(name: "PorticoVIPTests", dependencies: ["PorticoVIP"]),
         .testTarget(
+            name: "PorticoRuntimeTests",
+            dependencies: ["PorticoRuntime", "PorticoHTTP", "PorticoL4", "PorticoModel", "PorticoPlan"]
+        ),
+        .testTarget(
             name: "PorticoL4Tests",
             dependencies: [
                 "PorticoL4",

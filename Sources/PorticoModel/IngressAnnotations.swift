@@ -18,17 +18,17 @@ public enum IngressAnnotations {
     public static let known: [String: Support] = [
         "ssl-redirect": .enforced,
         "force-ssl-redirect": .enforced,
-        "backend-protocol": .validatedOnly,
+        "backend-protocol": .enforced,
         "auth-tls-verify-client": .validatedOnly,
         "auth-tls-secret": .validatedOnly,
         "auth-tls-verify-depth": .validatedOnly,
-        "permanent-redirect": .validatedOnly,
-        "permanent-redirect-code": .validatedOnly,
+        "permanent-redirect": .enforced,
+        "permanent-redirect-code": .enforced,
         "whitelist-source-range": .validatedOnly,
         "allowlist-source-range": .validatedOnly,
-        "proxy-body-size": .validatedOnly,
-        "proxy-connect-timeout": .validatedOnly,
-        "proxy-read-timeout": .validatedOnly,
+        "proxy-body-size": .enforced,
+        "proxy-connect-timeout": .enforced,
+        "proxy-read-timeout": .enforced,
         "proxy-send-timeout": .validatedOnly,
         "limit-rps": .validatedOnly,
         "limit-rpm": .validatedOnly,
@@ -111,6 +111,13 @@ public enum IngressAnnotations {
         if let value = metadata.annotations[prefix + "backend-protocol"] {
             if let parsed = IngressPolicy.BackendProtocol(rawValue: value.uppercased()) {
                 policy.backendProtocol = parsed
+                if parsed == .grpc || parsed == .grpcs {
+                    report(
+                        .warning,
+                        "backend-protocol",
+                        "gRPC needs HTTP/2 to the upstream, which this version does not speak yet; requests go as HTTP/1.1\(parsed == .grpcs ? " over TLS" : "")"
+                    )
+                }
             } else {
                 report(.error, "backend-protocol", "\"\(value)\" must be HTTP, HTTPS, GRPC or GRPCS")
             }

@@ -24,9 +24,12 @@ enum PlanApplication {
             var pools: [String: UpstreamPool] = [:]
             let table = plan.routeTables[className] ?? RouteTable()
             let routes = table.mapTargets { backend -> HTTPRoute in
-                let poolID = "\(backend.service ?? "resource:" + backend.port):\(backend.port)"
-                pools[poolID] = UpstreamPool(endpoints: backend.endpoints.compactMap(endpoint))
                 let policy = backend.policy
+                // backend-protocol HTTPS (or GRPCS): TLS to the endpoints, unverified as in ingress-nginx.
+                let tls = policy.backendProtocol == .https || policy.backendProtocol == .grpcs ? UpstreamTLS() : nil
+                let poolID =
+                    "\(backend.service ?? "resource:" + backend.port):\(backend.port)\(tls == nil ? "" : "+tls")"
+                pools[poolID] = UpstreamPool(endpoints: backend.endpoints.compactMap(endpoint), tls: tls)
                 return HTTPRoute(
                     service: backend.service ?? "(resource \(backend.port))",
                     pool: poolID,

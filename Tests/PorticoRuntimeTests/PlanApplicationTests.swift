@@ -1,0 +1,92 @@
+import PorticoHTTP
+import PorticoL4
+import PorticoModel
+import PorticoPlan
+import Testing
+
+@testable import PorticoRuntime
+
+private func plan(_ text: String) -> Plan {
+    PlanBuilder.plan(for: ManifestLoader.load(texts: [("app.yaml", text)], now: 1_800_000_000))
+}
+
+private let manifests = """
+    apiVersion: networking.k8s.io/v1
+    kind: IngressClass
+    metadata: {name: portico}
+    spec: {controller: portico.dev/ingress}
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata:
+      name: front
+      annotations:
+        portico.dev/ingress-class: portico
+        portico.dev/proxy-protocol: v2
+        portico.dev/accept-proxy-protocol-from: 10.0.0.1/32
+        metallb.io/loadBalancerIPs: 127.0.0.1
+    spec:
+      type: LoadBalancer
+      ports:
+      - {name: http, port: 8080}
+      - {name: dns, port: 5353, protocol: UDP}
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata: {name: secure}
+    spec: {ports: [{name: https, port: 443}]}
+    ---
+    apiVersion: discovery.k8s.io/v1
+    kind: EndpointSlice
+    metadata:
+      name: secure-1
+      labels: {kubernetes.io/service-name: secure}
+    addressType: IPv6
+    endpoints: [{addresses: ["fd00::7"]}]
+    ports: [{name: https, port: 8443}]
+    ---
+    apiVersion: networking.k8s.io/v1
+    kind: Ingress
+    metadata:
+      name: secure
+      annotations:
+        nginx.ingress.kubernetes.io/backend-protocol: HTTPS
+        nginx.ingress.kubernetes.io/proxy-body-size: 50m
+        nginx.ingress.kubernetes.io/proxy-read-timeout: "120"
+        nginx.ingress.kubernetes.io/force-ssl-redirect: "true"
+    spec:
+      ingressClassName: portico
+      rules:
+      - host: secure.example.test
+        http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: secure, port: {name: https}}}}]}
+    """
+
+@Suite struct PlanApplicationTests {
+    @Test func ingressPolicyReachesTheEngineConfiguration() throws {
+        let configurations = PlanApplication.engineConfigurations(plan(manifests))
+        let configuration = try #require(configurations["portico"])
+        #expect(configuration.listeners == [HTTPListener(address: "127.0.0.1", port: 8080, kind: .http)])
+        let route = try #require(configuration.routes.lookup(host: "secure.example.test", path: "/x"))
+        #expect(route.service == "default/secure")
+        #expect(route.sslRedirect)
+        #expect(route.maxBodySize == 50 * 1_048_576)
+        #expect(route.readTimeout == .seconds(120))
+        let pool = try #require(configuration.pools[route.pool])
+        #expect(pool.endpoints == [UpstreamEndpoint(host: "fd00::7", port: 8443)])
+        #expect(pool.tls != nil, "backend-protocol HTTPS must give TLS to the upstream")
+    }
+
+    @Test func l4ListenersCarryProxyProtocolSettings() {
+        let configuration = PlanApplication.l4Configuration(plan(manifests))
+        #expect(configuration.tcp.isEmpty)
+        #expect(configuration.udp.count == 1)
+        #expect(configuration.udp.first?.port == 5353)
+        #expect(configuration.udp.first?.sendProxyProtocol == .v2)
+    }
+
+    @Test func endpointTextParses() {
+        #expect(PlanApplication.hostPort("[fd00::1]:80")?.host == "fd00::1")
+        #expect(PlanApplication.hostPort("10.0.0.1:8080")?.port == 8080)
+        #expect(PlanApplication.hostPort("nonsense") == nil)
+    }
+}
