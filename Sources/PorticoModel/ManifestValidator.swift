@@ -288,6 +288,19 @@ enum ManifestValidator {
                             )
                         )
                     }
+                case Annotations.defaultCertificate:
+                    if let secret = manifests.secret(reference: value, defaultNamespace: service.metadata.namespace) {
+                        if secret.type != Secret.tlsType {
+                            diagnostics.append(
+                                .error(
+                                    at: location,
+                                    "\(subject): \(field): Secret \"\(secret.metadata.key)\" has type \(secret.type), not kubernetes.io/tls"
+                                )
+                            )
+                        }
+                    } else {
+                        diagnostics.append(.error(at: location, "\(subject): \(field): no Secret \"\(value)\""))
+                    }
                 case Annotations.ingressClass:
                     break
                 default:
@@ -326,6 +339,20 @@ enum ManifestValidator {
                     )
                 )
             }
+            let hasCertificate =
+                service.metadata.annotations[Annotations.defaultCertificate] != nil
+                || manifests.ingresses.contains {
+                    manifests.servingClass(of: $0)?.metadata.name == className
+                        && $0.tls.contains { $0.secretName != nil }
+                }
+            if service.ports.contains(where: { HTTPPortKind(service: $0) == .https }) && !hasCertificate {
+                diagnostics.append(
+                    .error(
+                        at: location,
+                        "\(subject): an https port needs a certificate: add a tls section to an Ingress of class \"\(className)\" or set \(Annotations.defaultCertificate)"
+                    )
+                )
+            }
             if !service.ports.contains(where: { HTTPPortKind(service: $0) != nil }) {
                 diagnostics.append(
                     .error(
@@ -347,8 +374,13 @@ public enum Annotations {
     /// On a LoadBalancer Service: comma-separated CIDRs (a router in front) whose connections
     /// start with a PROXY protocol header carrying the real client address.
     public static let acceptProxyProtocolFrom = "portico.dev/accept-proxy-protocol-from"
+    /// On an ingress front: `namespace/name` of the `kubernetes.io/tls` Secret served to
+    /// clients whose SNI matches no Ingress TLS host (else the oldest Ingress's certificate).
+    public static let defaultCertificate = "portico.dev/default-certificate"
     /// Every Portico annotation on Services, for typo detection.
-    public static let serviceAnnotations: Set<String> = [ingressClass, proxyProtocol, acceptProxyProtocolFrom]
+    public static let serviceAnnotations: Set<String> = [
+        ingressClass, proxyProtocol, acceptProxyProtocolFrom, defaultCertificate,
+    ]
 }
 
 /// Whether a port of an ingress front carries plain HTTP or TLS.

@@ -25,6 +25,16 @@ public struct Manifests: Sendable {
         secrets.first { $0.metadata.namespace == namespace && $0.metadata.name == name }
     }
 
+    /// A Secret named `namespace/name`, or `name` in `defaultNamespace`.
+    public func secret(reference: String, defaultNamespace: String) -> Secret? {
+        let parts = reference.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        switch parts.count {
+        case 1: return secret(namespace: defaultNamespace, name: parts[0])
+        case 2: return secret(namespace: parts[0], name: parts[1])
+        default: return nil
+        }
+    }
+
     /// The Portico IngressClass that serves an Ingress, or nil when another controller
     /// does (or no class applies): `spec.ingressClassName`, else the legacy annotation,
     /// else the Portico class marked default.

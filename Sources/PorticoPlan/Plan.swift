@@ -124,6 +124,9 @@ public struct IngressFront: Sendable, Hashable {
     public var service: String
     public var ingressClass: String
     public var listeners: [Listener]
+    /// The certificate for clients whose SNI matches no Ingress TLS host
+    /// (`portico.dev/default-certificate`), if set.
+    public var defaultCertificate: ServedCertificate?
 }
 
 /// What a route sends requests to.
@@ -149,4 +152,12 @@ public struct ServedCertificate: Sendable, Hashable {
     public var dnsNames: [String]
     public var chainPEM: [UInt8]
     public var keyPEM: [UInt8]
+
+    public init(secret: String, hosts: [String], dnsNames: [String], chainPEM: [UInt8], keyPEM: [UInt8]) {
+        self.secret = secret
+        self.hosts = hosts
+        self.dnsNames = dnsNames
+        self.chainPEM = chainPEM
+        self.keyPEM = keyPEM
+    }
 }

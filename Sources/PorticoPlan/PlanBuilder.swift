@@ -91,9 +91,33 @@ public enum PlanBuilder {
                 }
             }
             if let frontClass, !frontListeners.isEmpty {
-                plan.fronts.append(IngressFront(service: key, ingressClass: frontClass, listeners: frontListeners))
+                plan.fronts.append(
+                    IngressFront(
+                        service: key,
+                        ingressClass: frontClass,
+                        listeners: frontListeners,
+                        defaultCertificate: defaultCertificate(of: service, manifests)
+                    )
+                )
             }
         }
+    }
+
+    /// The Secret named by `portico.dev/default-certificate` (`namespace/name` or a name in
+    /// the Service's namespace); problems with it are reported by validation.
+    static func defaultCertificate(of service: Service, _ manifests: Manifests) -> ServedCertificate? {
+        guard let reference = service.metadata.annotations[Annotations.defaultCertificate],
+            let secret = manifests.secret(reference: reference, defaultNamespace: service.metadata.namespace),
+            secret.type == Secret.tlsType, let chain = secret.data["tls.crt"], let key = secret.data["tls.key"],
+            case .success(let summary) = CertificateInspector.summary(ofChain: chain)
+        else { return nil }
+        return ServedCertificate(
+            secret: secret.metadata.key,
+            hosts: [],
+            dnsNames: summary.dnsNames,
+            chainPEM: chain,
+            keyPEM: key
+        )
     }
 
     // MARK: - routes

@@ -48,12 +48,20 @@ enum PlanApplication {
                     privateKeyPEM: String(decoding: served.keyPEM, as: UTF8.self)
                 )
             }
+            // The front's portico.dev/default-certificate, else the oldest Ingress's certificate,
+            // answers clients whose SNI matches no TLS host.
+            let configuredDefault = plan.fronts.first { $0.ingressClass == className && $0.defaultCertificate != nil }?
+                .defaultCertificate.map {
+                    TLSCertificate(
+                        serverNames: $0.dnsNames,
+                        certificateChainPEM: String(decoding: $0.chainPEM, as: UTF8.self),
+                        privateKeyPEM: String(decoding: $0.keyPEM, as: UTF8.self)
+                    )
+                }
             result[className] = HTTPEngineConfiguration(
                 listeners: listeners,
                 certificates: certificates,
-                // Until a default certificate can be configured, the oldest Ingress's
-                // certificate answers clients whose SNI matches nothing.
-                defaultCertificate: certificates.first,
+                defaultCertificate: configuredDefault ?? certificates.first,
                 routes: routes,
                 pools: pools,
                 limits: limits

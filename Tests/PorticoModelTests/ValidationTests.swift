@@ -395,3 +395,42 @@ extension String {
         #expect(messages(typo).first?.contains("unknown Portico annotation") == true)
     }
 }
+
+@Suite struct FrontCertificateTests {
+    func front(_ annotations: String = "") -> String {
+        """
+        apiVersion: networking.k8s.io/v1
+        kind: IngressClass
+        metadata: {name: portico}
+        spec: {controller: portico.dev/ingress}
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: front
+          annotations:
+            portico.dev/ingress-class: portico
+        \(indent(annotations, 4))
+        spec:
+          type: LoadBalancer
+          ports: [{name: https, port: 443}]
+        """
+    }
+
+    @Test func httpsFrontWithoutAnyCertificateIsAnError() {
+        #expect(
+            messages(load(front())) == [
+                "error: Service default/front: an https port needs a certificate: add a tls section to an Ingress of class \"portico\" or set portico.dev/default-certificate"
+            ]
+        )
+    }
+
+    @Test func defaultCertificateMustNameATLSSecret() {
+        #expect(messages(load(front("portico.dev/default-certificate: wild") + "\n---\n" + tlsSecret("wild"))) == [])
+        #expect(
+            messages(load(front("portico.dev/default-certificate: other/missing"))) == [
+                "error: Service default/front: metadata.annotations[portico.dev/default-certificate]: no Secret \"other/missing\""
+            ]
+        )
+    }
+}

@@ -25,7 +25,6 @@ private let base = """
       type: LoadBalancer
       ports:
       - {name: http, port: 8080}
-      - {name: https, port: 8443}
       - {name: dns, port: 5353, protocol: UDP}
     ---
     apiVersion: v1
@@ -97,7 +96,6 @@ private let base = """
         #expect(
             result.listeners == [
                 Listener(address: "127.0.0.1", port: 8080, protocol: "TCP", kind: .http, service: "ingress/front"),
-                Listener(address: "127.0.0.1", port: 8443, protocol: "TCP", kind: .https, service: "ingress/front"),
                 Listener(
                     address: "127.0.0.1",
                     port: 5353,

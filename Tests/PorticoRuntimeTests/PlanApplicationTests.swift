@@ -90,3 +90,20 @@ private let manifests = """
         #expect(PlanApplication.hostPort("nonsense") == nil)
     }
 }
+
+@Suite struct DefaultCertificateTests {
+    @Test func frontAnnotationChoosesTheDefaultCertificate() throws {
+        // The plan carries the Secret named by the annotation; the engine gets it as default.
+        var testPlan = plan(manifests)
+        let served = ServedCertificate(
+            secret: "default/fallback",
+            hosts: [],
+            dnsNames: ["fallback.test"],
+            chainPEM: [1],
+            keyPEM: [2]
+        )
+        testPlan.fronts[0].defaultCertificate = served
+        let configuration = try #require(PlanApplication.engineConfigurations(testPlan)["portico"])
+        #expect(configuration.defaultCertificate?.serverNames == ["fallback.test"])
+    }
+}
