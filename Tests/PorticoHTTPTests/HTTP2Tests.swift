@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOHTTP2
@@ -15,75 +16,25 @@ extension PorticoHTTPEngineTests {
             var body: String
         }
 
-        /// An HTTP/2 client connection: TLS with ALPN h2, one stream per request.
-        private func connectH2(_ port: Int?) async throws -> (any Channel, NIOHTTP2Handler.AsyncStreamMultiplexer<Void>)
-        {
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.certificateVerification = .none
-            tls.applicationProtocols = ["h2"]
-            let context = try NIOSSLContext(configuration: tls)
-            let channel = try await ClientBootstrap(group: TestSupport.group)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            NIOSSLClientHandler(context: context, serverHostname: "a.example.com")
-                        )
-                    }
-                }
-                .connect(host: "127.0.0.1", port: port!).get()
-            let multiplexer = try await channel.eventLoop.flatSubmit {
-                channel.configureAsyncHTTP2Pipeline(mode: .client) { stream in
-                    stream.eventLoop.makeSucceededVoidFuture()
-                }
-            }.get()
-            return (channel, multiplexer)
-        }
+        /// What each concurrent stream got to, for the failure message of a bounded wait.
+        final class StreamProgress: Sendable {
+            private let states = NIOLockedValueBox<[Int: String]>([:])
 
-        private func request(
-            _ multiplexer: NIOHTTP2Handler.AsyncStreamMultiplexer<Void>,
-            method: HTTPMethod = .GET,
-            path: String,
-            body: String? = nil
-        ) async throws -> Answer {
-            let stream = try await multiplexer.openStream { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: .https)
-                    )
-                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
-                        wrappingChannelSynchronously: channel
-                    )
-                }
+            func record(_ index: Int?, _ state: String) {
+                guard let index else { return }
+                self.states.withLockedValue { $0[index] = state }
             }
-            return try await stream.executeThenClose { inbound, outbound in
-                var headers = HTTPHeaders()
-                headers.add(name: "host", value: "a.example.com")
-                if let body { headers.add(name: "content-length", value: String(body.utf8.count)) }
-                try await outbound.write(
-                    .head(HTTPRequestHead(version: .http2, method: method, uri: path, headers: headers))
-                )
-                if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(string: body)))) }
-                try await outbound.write(.end(nil))
-                var answer = Answer(status: 0, headers: [:], body: "")
-                for try await part in inbound {
-                    switch part {
-                    case .head(let head):
-                        answer.status = Int(head.status.code)
-                        answer.headers = head.headers
-                    case .body(let buffer):
-                        answer.body += String(buffer: buffer)
-                    case .end:
-                        return answer
-                    }
+
+            var summary: String {
+                self.states.withLockedValue { states in
+                    states.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
                 }
-                return answer
             }
         }
 
-        @Test func streamsAreProxiedAsHTTP1Requests() async throws {
-            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
-            defer { Task { await upstream.stop() } }
-            let configuration = HTTPEngineConfiguration(
+        /// The configuration of the tests: one TLS listener, every request to `upstream`.
+        private func configuration(_ upstream: TestUpstream) -> HTTPEngineConfiguration {
+            HTTPEngineConfiguration(
                 listeners: [HTTPListener(address: "127.0.0.1", port: 0, kind: .https)],
                 defaultCertificate: TLSCertificate(
                     serverNames: [],
@@ -95,24 +46,143 @@ extension PorticoHTTPEngineTests {
                 ]),
                 pools: ["a": UpstreamPool(endpoints: [TestSupport.endpoint(upstream)])]
             )
-            try await TestSupport.withEngine(configuration) { _, ports in
-                let (channel, multiplexer) = try await self.connectH2(ports[.https])
-                let answers = try await withThrowingTaskGroup(of: (Int, Answer).self) { group in
-                    for index in 0..<20 {
-                        group.addTask {
-                            if index % 2 == 0 {
-                                return (index, try await self.request(multiplexer, path: "/get/\(index)"))
-                            }
-                            return (
-                                index,
-                                try await self.request(multiplexer, method: .POST, path: "/count", body: "body\(index)")
-                            )
+        }
+
+        /// An HTTP/2 client connection: TLS with ALPN h2, one stream per request.
+        ///
+        /// The whole pipeline is set up in the channel initializer, before the TLS handshake can
+        /// finish: the server sends its SETTINGS right after the handshake, and a handler added
+        /// once `connect` returned can be too late (on a busy machine the awaiting task resumes
+        /// after those bytes reached the pipeline's tail and were dropped; the client then
+        /// rejects the server's next frames as a missing preface and its streams wait forever).
+        private func connectH2(
+            _ port: Int?
+        ) async throws -> (any Channel, NIOHTTP2Handler.AsyncStreamMultiplexer<Void>) {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.certificateVerification = .none
+            tls.applicationProtocols = ["h2"]
+            let context = try NIOSSLContext(configuration: tls)
+            return try await ClientBootstrap(group: TestSupport.group)
+                .connect(host: "127.0.0.1", port: port!) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let operations = channel.pipeline.syncOperations
+                        try operations.addHandler(
+                            NIOSSLClientHandler(context: context, serverHostname: "a.example.com")
+                        )
+                        let multiplexer = try operations.configureAsyncHTTP2Pipeline(mode: .client) { stream in
+                            stream.eventLoop.makeSucceededVoidFuture()
                         }
+                        return (channel, multiplexer)
                     }
-                    var result: [Int: Answer] = [:]
-                    for try await (index, answer) in group { result[index] = answer }
-                    return result
                 }
+        }
+
+        private func request(
+            _ multiplexer: NIOHTTP2Handler.AsyncStreamMultiplexer<Void>,
+            method: HTTPMethod = .GET,
+            path: String,
+            body: String? = nil,
+            progress: StreamProgress? = nil,
+            index: Int? = nil
+        ) async throws -> Answer {
+            progress?.record(index, "opening")
+            let stream = try await multiplexer.openStream { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: .https)
+                    )
+                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                        wrappingChannelSynchronously: channel
+                    )
+                }
+            }
+            progress?.record(index, "sending")
+            return try await stream.executeThenClose { inbound, outbound in
+                var headers = HTTPHeaders()
+                headers.add(name: "host", value: "a.example.com")
+                if let body { headers.add(name: "content-length", value: String(body.utf8.count)) }
+                try await outbound.write(
+                    .head(HTTPRequestHead(version: .http2, method: method, uri: path, headers: headers))
+                )
+                if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(string: body)))) }
+                try await outbound.write(.end(nil))
+                progress?.record(index, "sent, awaiting the response")
+                var answer = Answer(status: 0, headers: [:], body: "")
+                for try await part in inbound {
+                    switch part {
+                    case .head(let head):
+                        progress?.record(index, "got the response head")
+                        answer.status = Int(head.status.code)
+                        answer.headers = head.headers
+                    case .body(let buffer):
+                        answer.body += String(buffer: buffer)
+                    case .end:
+                        progress?.record(index, "done")
+                        return answer
+                    }
+                }
+                progress?.record(index, "stream ended without a response end")
+                return answer
+            }
+        }
+
+        /// `request`, failing within `seconds` (closing the connection) instead of hanging.
+        private func boundedRequest(
+            _ channel: any Channel,
+            _ multiplexer: NIOHTTP2Handler.AsyncStreamMultiplexer<Void>,
+            path: String,
+            seconds: Double = 10
+        ) async throws -> Answer {
+            try await TestSupport.withTimeout(seconds: seconds, "HTTP/2 request GET \(path)", closing: channel) {
+                try await self.request(multiplexer, path: path)
+            }
+        }
+
+        @Test func streamsAreProxiedAsHTTP1Requests() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream)) { _, ports in
+                let (channel, multiplexer) = try await TestSupport.withTimeout(
+                    seconds: 10,
+                    "HTTP/2 connection to the engine"
+                ) {
+                    try await self.connectH2(ports[.https])
+                }
+                let progress = StreamProgress()
+                let answers = try await TestSupport.withTimeout(
+                    seconds: 10,
+                    "20 concurrent HTTP/2 streams; per stream: \(progress.summary)",
+                    closing: channel
+                ) {
+                    try await withThrowingTaskGroup(of: (Int, Answer).self) { group in
+                        for index in 0..<20 {
+                            group.addTask {
+                                if index % 2 == 0 {
+                                    let answer = try await self.request(
+                                        multiplexer,
+                                        path: "/get/\(index)",
+                                        progress: progress,
+                                        index: index
+                                    )
+                                    return (index, answer)
+                                }
+                                let answer = try await self.request(
+                                    multiplexer,
+                                    method: .POST,
+                                    path: "/count",
+                                    body: "body\(index)",
+                                    progress: progress,
+                                    index: index
+                                )
+                                return (index, answer)
+                            }
+                        }
+                        var result: [Int: Answer] = [:]
+                        for try await (index, answer) in group { result[index] = answer }
+                        return result
+                    }
+                }
+                #expect(answers.count == 20)
                 for (index, answer) in answers {
                     #expect(answer.status == 200)
                     if index % 2 == 0 {
@@ -123,9 +193,9 @@ extension PorticoHTTPEngineTests {
                         #expect(answer.body == "received \("body\(index)".utf8.count)")
                     }
                 }
-                let chunked = try await self.request(multiplexer, path: "/chunked")
+                let chunked = try await self.boundedRequest(channel, multiplexer, path: "/chunked")
                 #expect(chunked.body == "one,two,three")
-                let missing = try await self.request(multiplexer, path: "/nowhere")
+                let missing = try await self.boundedRequest(channel, multiplexer, path: "/nowhere")
                 #expect(missing.status == 200)
                 try await channel.close()
             }

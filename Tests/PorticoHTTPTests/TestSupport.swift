@@ -1,5 +1,6 @@
 import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -67,6 +68,48 @@ enum TestSupport {
         await engine.shutdown(gracePeriod: .milliseconds(100))
     }
 
+    /// Runs `body`, failing with a ``TimeoutError`` that says what was awaited (`what` is
+    /// evaluated at the deadline, so it can report progress) when `body` takes longer than
+    /// `seconds`. On a timeout `body` is cancelled and `closing` is closed (the connection
+    /// `body` waits on), but this call returns at once and never waits for `body`: a hang
+    /// becomes a failure within seconds rather than at the suite's time limit.
+    static func withTimeout<Value: Sendable>(
+        seconds: Double,
+        _ what: @autoclosure @escaping @Sendable () -> String,
+        closing channel: (any Channel)? = nil,
+        _ body: @escaping @Sendable () async throws -> Value
+    ) async throws -> Value {
+        let waiter = NIOLockedValueBox<CheckedContinuation<Value, any Error>?>(nil)
+        let worker = NIOLockedValueBox<Task<Void, Never>?>(nil)
+        @Sendable func takeWaiter() -> CheckedContinuation<Value, any Error>? {
+            waiter.withLockedValue { waiter in
+                defer { waiter = nil }
+                return waiter
+            }
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            waiter.withLockedValue { $0 = continuation }
+            let timer = Task {
+                try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                guard !Task.isCancelled, let waiter = takeWaiter() else { return }
+                worker.withLockedValue { $0 }?.cancel()
+                channel?.close(promise: nil)
+                waiter.resume(throwing: TimeoutError(description: "timed out after \(seconds) s: \(what())"))
+            }
+            let task = Task {
+                let result: Result<Value, any Error>
+                do {
+                    result = .success(try await body())
+                } catch {
+                    result = .failure(error)
+                }
+                timer.cancel()
+                takeWaiter()?.resume(with: result)
+            }
+            worker.withLockedValue { $0 = task }
+        }
+    }
+
     static func connect(_ port: Int?) async throws -> RawClient {
         try await RawClient.connect(port: port!, group: group)
     }
@@ -95,6 +138,11 @@ enum TestSupport {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// A bounded wait in a test expired.
+struct TimeoutError: Error, CustomStringConvertible {
+    var description: String
+}
 
 enum ProcessInfoLite {
     static func environment(_ name: String) -> String? {
