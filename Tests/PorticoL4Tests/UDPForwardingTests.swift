@@ -118,7 +118,8 @@ struct UDPForwardingTests {
 
     @Test func idleFlowsExpireAndFreeTheirSlot() async throws {
         let upstream = try await TestUDPSocket.start(echo: true)
-        let forward = Self.forward([upstream.endpoint], maxFlows: 1, idle: .milliseconds(100))
+        // Long enough that the echo comes back before the flow expires on a loaded machine.
+        let forward = Self.forward([upstream.endpoint], maxFlows: 1, idle: .milliseconds(500))
         let (engine, metrics) = try await TestSupport.engine(L4Configuration(udp: [forward]))
         let listener = try TestSupport.bound(engine, forward.key)
         let first = try await TestUDPSocket.start(echo: false)
