@@ -87,6 +87,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     private var deadline: NIODeadline?
     private var timer: NIOScheduledCallback?
     private var timerFiresAt: NIODeadline?
+    /// The full close after a half-close (`writeLastAndClose`).
+    private var linger: Scheduled<Void>?
 
     init(core: EngineCore, probe: RequestHeadProbe?, isTLS: Bool, isHTTP2Stream: Bool = false) {
         self.core = core
@@ -117,14 +119,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.cancelTimer()
+        self.cancelLinger()
         if self.phase != .upgraded {
             self.dropUpstream()
         }
+        // The context holds this handler strongly (`ChannelHandlerContext.handler`): keeping
+        // it would retain the handler, its context and the pipeline of every closed
+        // connection forever (~1.1 KB per connection).
+        self.context = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         self.phase = .closing
         self.cancelTimer()
+        self.cancelLinger()
         self.dropUpstream()
         context.fireChannelInactive()
     }
@@ -611,10 +619,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.phase = .upgraded
         self.upstream = nil
         upstream.owner = nil
-        self.context.flush()
+        // Removing this handler clears `self.context`.
+        let context = self.context!
+        context.flush()
         let (downstreamSide, upstreamSide) = TunnelHandler.pair()
         do {
-            let downstream = self.context.pipeline.syncOperations
+            let downstream = context.pipeline.syncOperations
             try downstream.addHandler(downstreamSide, position: .after(self))
             _ = downstream.removeHandler(try downstream.handler(type: HTTPResponseEncoder.self))
             _ = downstream.removeHandler(self)
@@ -627,11 +637,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             _ = upstreamPipeline.removeHandler(
                 try upstreamPipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
             )
-            self.context.channel.read()
+            context.channel.read()
             upstreamChannel.read()
         } catch {
             upstreamChannel.close(promise: nil)
-            self.context.close(promise: nil)
+            context.close(promise: nil)
         }
     }
 
@@ -729,11 +739,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             context.close(mode: .output, promise: halfClosed)
             halfClosed.futureResult.assumeIsolated().whenComplete { result in
                 switch result {
-                case .success:
-                    context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) {
+                case .success where self.context != nil:
+                    // Cancelled when the channel closes first (the usual case): the task
+                    // would otherwise keep the closed connection's pipeline alive for 2 s.
+                    self.linger = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) {
                         context.close(promise: nil)
                     }
-                case .failure:
+                case .success, .failure:
                     context.close(promise: nil)
                 }
             }
@@ -768,8 +780,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         guard let deadline else { return }
         if let firesAt = self.timerFiresAt, firesAt <= deadline { return }
         self.cancelTimer()
+        guard let context = self.context else { return }
         self.timerFiresAt = deadline
-        self.timer = try? self.context.eventLoop.assumeIsolated().scheduleCallback(at: deadline, handler: self)
+        self.timer = try? context.eventLoop.assumeIsolated().scheduleCallback(at: deadline, handler: self)
+    }
+
+    private func cancelLinger() {
+        if let linger = self.linger {
+            self.linger = nil
+            linger.cancel()
+        }
     }
 
     private func cancelTimer() {
