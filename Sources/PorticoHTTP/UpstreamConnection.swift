@@ -210,7 +210,7 @@ final class UpstreamConnectionPool {
         let loopBound = NIOLoopBound(self, eventLoop: self.eventLoop)
         let endpoint = key.endpoint
         let serverName = tls?.serverName ?? (IPAddressRange.parse(endpoint.host) == nil ? endpoint.host : nil)
-        return ClientBootstrap(group: self.eventLoop)
+        let bootstrap = ClientBootstrap(group: self.eventLoop)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -227,7 +227,16 @@ final class UpstreamConnectionPool {
                     try operations.addHandler(connection)
                 }
             }
-            .connect(host: endpoint.host, port: endpoint.port)
+        // An IP literal connects directly; only names go through the resolver (which hops
+        // to another thread for getaddrinfo on every new connection).
+        let connecting: EventLoopFuture<any Channel>
+        if let address = try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port) {
+            connecting = bootstrap.connect(to: address)
+        } else {
+            connecting = bootstrap.connect(host: endpoint.host, port: endpoint.port)
+        }
+        return
+            connecting
             .flatMapThrowing { channel in
                 try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
             }
