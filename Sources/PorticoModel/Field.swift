@@ -289,16 +289,3 @@ struct Object {
 
     func stringMap(_ key: String) -> [String: String] { self[key]?.stringMap() ?? [:] }
 }
-
-/// A Kubernetes IntOrString value.
-public enum IntOrString: Hashable, Sendable, CustomStringConvertible {
-    case int(Int)
-    case string(String)
-
-    public var description: String {
-        switch self {
-        case .int(let value): return String(value)
-        case .string(let value): return value
-        }
-    }
-}
