@@ -105,6 +105,10 @@ public struct HTTPRoute: Sendable {
     public var connectTimeout: TimeAmount
     /// Longest wait between two reads from the upstream (`proxy-read-timeout`); exceeded -> 504.
     public var readTimeout: TimeAmount
+    /// Client addresses allowed to use the route (ingress-nginx `whitelist-source-range` /
+    /// `allowlist-source-range`); others get 403. Empty = everyone. The client is the
+    /// connection's peer address, also behind a trusted proxy (`X-Forwarded-For` is not consulted).
+    public var allowedSources: [IPAddressRange]
 
     /// Creates a route target.
     public init(
@@ -115,7 +119,8 @@ public struct HTTPRoute: Sendable {
         permanentRedirectCode: Int = 301,
         maxBodySize: Int? = 1024 * 1024,
         connectTimeout: TimeAmount = .seconds(5),
-        readTimeout: TimeAmount = .seconds(60)
+        readTimeout: TimeAmount = .seconds(60),
+        allowedSources: [IPAddressRange] = []
     ) {
         self.service = service
         self.pool = pool
@@ -125,6 +130,7 @@ public struct HTTPRoute: Sendable {
         self.maxBodySize = maxBodySize
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
+        self.allowedSources = allowedSources
     }
 }
 

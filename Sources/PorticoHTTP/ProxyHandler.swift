@@ -40,6 +40,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     private var context: ChannelHandlerContext!
     private var pool: UpstreamConnectionPool!
     private var forwarding = ForwardingContext(clientAddress: "", trusted: false, scheme: "http", localPort: "")
+    /// The peer's address bytes (4 or 16), checked against ``HTTPRoute/allowedSources``;
+    /// `nil` for Unix sockets (never allowed by a non-empty list).
+    private var clientBytes: [UInt8]?
     private var firstRequest = true
 
     private var phase = Phase.idle
@@ -108,6 +111,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.limits = state.limits
         let remote = context.channel.remoteAddress
         let bytes = IPAddressRange.bytes(of: remote)
+        self.clientBytes = bytes
         self.forwarding = ForwardingContext(
             clientAddress: remote?.ipAddress ?? "",
             trusted: bytes.map { bytes in state.trustedProxies.contains { $0.contains(bytes) } } ?? false,
@@ -344,6 +348,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             )
         }
         self.route = route
+        if !route.allowedSources.isEmpty && !self.clientIsAllowed(route.allowedSources) {
+            // Keeps the connection when the request has no body (or it was fully read).
+            return self.respondLocally(
+                .forbidden,
+                "403 forbidden: client \(self.forwarding.clientAddress) is not in the allowed source ranges of this route\n"
+            )
+        }
         if let target = route.permanentRedirect {
             return self.respondLocally(
                 HTTPResponseStatus(statusCode: route.permanentRedirectCode),
@@ -403,6 +414,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.phase = .connecting
         self.setDeadline(nil)
         self.connectUpstream()
+    }
+
+    /// Whether the client may use a route limited to `ranges`. The client is the peer address
+    /// (as in `X-Real-IP` from an untrusted peer); `X-Forwarded-For` from trusted proxies is
+    /// not consulted.
+    private func clientIsAllowed(_ ranges: [IPAddressRange]) -> Bool {
+        guard let bytes = self.clientBytes else { return false }
+        return ranges.contains { $0.contains(bytes) }
     }
 
     private func requestBody(_ buffer: ByteBuffer) {

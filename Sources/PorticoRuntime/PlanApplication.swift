@@ -38,7 +38,9 @@ enum PlanApplication {
                     permanentRedirectCode: policy.permanentRedirectCode,
                     maxBodySize: policy.maximumBodySize,
                     connectTimeout: .seconds(Int64(policy.connectTimeoutSeconds)),
-                    readTimeout: .seconds(Int64(policy.readTimeoutSeconds))
+                    readTimeout: .seconds(Int64(policy.readTimeoutSeconds)),
+                    // Validated by the model; a bare address becomes a /32 or /128.
+                    allowedSources: policy.allowedSourceRanges.compactMap(IPAddressRange.init)
                 )
             }
             let certificates = (plan.certificates[className] ?? []).map { served in

@@ -54,6 +54,7 @@ private let manifests = """
         nginx.ingress.kubernetes.io/proxy-body-size: 50m
         nginx.ingress.kubernetes.io/proxy-read-timeout: "120"
         nginx.ingress.kubernetes.io/force-ssl-redirect: "true"
+        nginx.ingress.kubernetes.io/whitelist-source-range: "10.0.0.0/8, 192.168.1.7, fd00::/8"
     spec:
       ingressClassName: portico
       rules:
@@ -74,6 +75,7 @@ private let manifests = """
         let pool = try #require(configuration.pools[route.pool])
         #expect(pool.endpoints == [UpstreamEndpoint(host: "fd00::7", port: 8443)])
         #expect(pool.tls != nil, "backend-protocol HTTPS must give TLS to the upstream")
+        #expect(route.allowedSources.map(\.description) == ["10.0.0.0/8", "192.168.1.7/32", "fd00:0:0:0:0:0:0:0/8"])
     }
 
     @Test func l4ListenersCarryProxyProtocolSettings() {
