@@ -67,6 +67,7 @@ let package = Package(
             name: "PorticoHTTP",
             dependencies: [
                 "PorticoRouting",
+                "PorticoL4",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

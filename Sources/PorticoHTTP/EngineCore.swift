@@ -11,6 +11,9 @@ final class EngineState: Sendable {
     let pools: [String: UpstreamPool]
     let limits: HTTPLimits
     let trustedProxies: [IPAddressRange]
+    /// ``HTTPListener/acceptProxyProtocolFrom`` by listener (whose identity ignores it), so
+    /// that a change applies to new connections without rebinding.
+    let proxyProtocolPeers: [HTTPListener: [IPAddressRange]]
     let certificates: CertificateStore?
     /// Client TLS contexts of the pools that speak TLS to their endpoints, by pool id.
     let upstreamTLS: [String: UpstreamTLSContext]
@@ -20,6 +23,11 @@ final class EngineState: Sendable {
         self.pools = configuration.pools
         self.limits = configuration.limits
         self.trustedProxies = configuration.trustedProxies
+        var proxyProtocolPeers: [HTTPListener: [IPAddressRange]] = [:]
+        for listener in configuration.listeners {
+            proxyProtocolPeers[listener] = listener.acceptProxyProtocolFrom
+        }
+        self.proxyProtocolPeers = proxyProtocolPeers
         let needsTLS = configuration.listeners.contains { $0.kind == .https }
         if needsTLS || !configuration.certificates.isEmpty || configuration.defaultCertificate != nil {
             self.certificates = try CertificateStore(configuration)

@@ -85,8 +85,8 @@ public final class HTTPEngine: Sendable {
     ///
     /// Certificates are parsed and new listeners bound before anything changes; on error
     /// the previous configuration keeps serving. Listeners whose address, port and kind did
-    /// not change stay bound; new routes, pools and certificates apply to new requests and
-    /// handshakes; established connections finish undisturbed.
+    /// not change stay bound; new routes, pools, certificates and PROXY protocol peers apply to
+    /// new requests, handshakes and connections; established connections finish undisturbed.
     public func apply(_ configuration: HTTPEngineConfiguration) async throws {
         let state = try EngineState(configuration)
         let wanted = Set(configuration.listeners)
@@ -190,7 +190,15 @@ public final class HTTPEngine: Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
-                Self.initializeDownstream(channel, core: core, kind: kind, sslContext: sslContext)
+                Self.initializeDownstream(
+                    channel,
+                    core: core,
+                    kind: kind,
+                    // The current generation's ranges (a reload may change them); the ones this
+                    // listener was bound with until that generation is in place.
+                    proxyProtocolPeers: core.state.proxyProtocolPeers[listener] ?? listener.acceptProxyProtocolFrom,
+                    sslContext: sslContext
+                )
             }
         #if os(Linux)
         // IP_FREEBIND (15): bind a virtual IP before this node holds it. Not fatal when refused.
@@ -211,6 +219,7 @@ public final class HTTPEngine: Sendable {
         _ channel: any Channel,
         core: EngineCore,
         kind: HTTPListener.Kind,
+        proxyProtocolPeers: [IPAddressRange],
         sslContext: NIOSSLContext?
     ) -> EventLoopFuture<Void> {
         let key = ObjectIdentifier(channel)
@@ -220,9 +229,22 @@ public final class HTTPEngine: Sendable {
             core.connections.withLockedValue { $0[key] = nil }
             core.openConnections.decrement()
         }
+        // A trusted peer's PROXY header is read (and removed) before anything else, TLS included.
+        var carried: CarriedClientAddress?
+        if !proxyProtocolPeers.isEmpty, let peer = IPAddressRange.bytes(of: channel.remoteAddress),
+            proxyProtocolPeers.contains(where: { $0.contains(peer) })
+        {
+            let box = CarriedClientAddress(nil, eventLoop: channel.eventLoop)
+            carried = box
+            do {
+                try channel.pipeline.syncOperations.addHandler(ProxyProtocolHandler(carried: box, logger: core.logger))
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
+            }
+        }
         guard kind == .https, let sslContext else {
             return channel.eventLoop.makeCompletedFuture {
-                try Self.configureHTTP1(channel, core: core, isTLS: false)
+                try Self.configureHTTP1(channel, core: core, isTLS: false, carried: carried)
             }
         }
         do {
@@ -234,18 +256,22 @@ public final class HTTPEngine: Sendable {
         return channel.configureHTTP2SecureUpgrade(
             h2ChannelConfigurator: { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try Self.configureHTTP2(channel, core: core)
+                    try Self.configureHTTP2(channel, core: core, carried: carried)
                 }
             },
             http1ChannelConfigurator: { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try Self.configureHTTP1(channel, core: core, isTLS: true)
+                    try Self.configureHTTP1(channel, core: core, isTLS: true, carried: carried)
                 }
             }
         )
     }
 
-    private static func configureHTTP2(_ channel: any Channel, core: EngineCore) throws {
+    private static func configureHTTP2(
+        _ channel: any Channel,
+        core: EngineCore,
+        carried: CarriedClientAddress?
+    ) throws {
         let limits = core.state.limits
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
@@ -261,12 +287,19 @@ public final class HTTPEngine: Sendable {
             stream.eventLoop.makeCompletedFuture {
                 let operations = stream.pipeline.syncOperations
                 try operations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                try operations.addHandler(ProxyHandler(core: core, probe: nil, isTLS: true, isHTTP2Stream: true))
+                try operations.addHandler(
+                    ProxyHandler(core: core, probe: nil, isTLS: true, isHTTP2Stream: true, carried: carried)
+                )
             }
         }
     }
 
-    private static func configureHTTP1(_ channel: any Channel, core: EngineCore, isTLS: Bool) throws {
+    private static func configureHTTP1(
+        _ channel: any Channel,
+        core: EngineCore,
+        isTLS: Bool,
+        carried: CarriedClientAddress?
+    ) throws {
         let limits = core.state.limits
         let operations = channel.pipeline.syncOperations
         let probe = RequestHeadProbe(maxRequestLineSize: limits.maxRequestLineSize)
@@ -284,6 +317,6 @@ public final class HTTPEngine: Sendable {
             withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
             withDecoderLimitConfiguration: decoderLimits
         )
-        try operations.addHandler(ProxyHandler(core: core, probe: probe, isTLS: isTLS))
+        try operations.addHandler(ProxyHandler(core: core, probe: probe, isTLS: isTLS, carried: carried))
     }
 }

@@ -61,12 +61,33 @@ public struct HTTPListener: Sendable, Hashable {
     public var port: Int
     /// Plain or TLS.
     public var kind: Kind
+    /// Peers (load balancers, routers) whose connections start with a PROXY protocol header
+    /// (v1 or v2, before TLS); its source address becomes the client address (X-Forwarded-For,
+    /// X-Real-IP, allowed source ranges). Such a peer must send the header: without one, or
+    /// with a malformed one, the connection is closed. Other peers are not parsed.
+    ///
+    /// Not part of the listener's identity (``==`` and ``hash(into:)`` ignore it): a change
+    /// keeps the socket bound and applies to connections accepted after the reload.
+    public var acceptProxyProtocolFrom: [IPAddressRange]
 
     /// Creates a listener.
-    public init(address: String, port: Int, kind: Kind) {
+    public init(address: String, port: Int, kind: Kind, acceptProxyProtocolFrom: [IPAddressRange] = []) {
         self.address = address
         self.port = port
         self.kind = kind
+        self.acceptProxyProtocolFrom = acceptProxyProtocolFrom
+    }
+
+    /// Same address, port and kind (the bound socket's identity).
+    public static func == (lhs: HTTPListener, rhs: HTTPListener) -> Bool {
+        lhs.address == rhs.address && lhs.port == rhs.port && lhs.kind == rhs.kind
+    }
+
+    /// Hashes address, port and kind.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(self.address)
+        hasher.combine(self.port)
+        hasher.combine(self.kind)
     }
 }
 

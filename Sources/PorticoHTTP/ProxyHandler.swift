@@ -44,6 +44,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     /// `nil` for Unix sockets (never allowed by a non-empty list).
     private var clientBytes: [UInt8]?
     private var firstRequest = true
+    /// The client address of a PROXY protocol header, when the peer sent one.
+    private let carried: CarriedClientAddress?
 
     private var phase = Phase.idle
     private var exchange: UInt64 = 0
@@ -93,8 +95,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     /// The full close after a half-close (`writeLastAndClose`).
     private var linger: Scheduled<Void>?
 
-    init(core: EngineCore, probe: RequestHeadProbe?, isTLS: Bool, isHTTP2Stream: Bool = false) {
+    init(
+        core: EngineCore,
+        probe: RequestHeadProbe?,
+        isTLS: Bool,
+        isHTTP2Stream: Bool = false,
+        carried: CarriedClientAddress? = nil
+    ) {
         self.core = core
+        self.carried = carried
         self.probe = probe
         self.isHTTP2Stream = isHTTP2Stream
         self.isTLS = isTLS
@@ -109,7 +118,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.pool = self.core.upstreamPools.pool(for: context.eventLoop)
         let state = self.core.state
         self.limits = state.limits
-        let remote = context.channel.remoteAddress
+        self.resolveClient(context: context, state: state)
+        self.setDeadline(.now() + self.limits.headerReadTimeout)
+    }
+
+    /// The client: the PROXY header's source address when one was carried, else the peer.
+    private func resolveClient(context: ChannelHandlerContext, state: EngineState) {
+        let remote = self.carried?.value ?? context.channel.remoteAddress
         let bytes = IPAddressRange.bytes(of: remote)
         self.clientBytes = bytes
         self.forwarding = ForwardingContext(
@@ -118,7 +133,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             scheme: self.isTLS ? "https" : "http",
             localPort: context.channel.localAddress?.port.map(String.init) ?? ""
         )
-        self.setDeadline(.now() + self.limits.headerReadTimeout)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -304,6 +318,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     private func startExchange(_ incoming: HTTPRequestHead) {
         self.exchange &+= 1
         self.route = nil
+        if self.firstRequest, self.carried?.value != nil, let context = self.context {
+            // Plain HTTP: this handler was added before the PROXY header arrived.
+            self.resolveClient(context: context, state: self.core.state)
+        }
         self.firstRequest = false
         self.requestEnded = false
         self.responseStarted = false

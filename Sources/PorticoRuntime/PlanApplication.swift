@@ -17,7 +17,13 @@ enum PlanApplication {
         classes.formUnion(plan.routeTables.keys)
         for className in classes.sorted() {
             let listeners = plan.fronts.filter { $0.ingressClass == className }.flatMap(\.listeners).map {
-                HTTPListener(address: $0.address, port: $0.port, kind: $0.kind == .https ? .https : .http)
+                HTTPListener(
+                    address: $0.address,
+                    port: $0.port,
+                    kind: $0.kind == .https ? .https : .http,
+                    // Validated by the model; a bare address becomes a /32 or /128.
+                    acceptProxyProtocolFrom: $0.acceptProxyProtocolFrom.compactMap(IPAddressRange.init)
+                )
             }
             // A class with routes but no front has nothing to listen on.
             if listeners.isEmpty { continue }

@@ -67,6 +67,8 @@ private let manifests = """
         let configurations = PlanApplication.engineConfigurations(plan(manifests))
         let configuration = try #require(configurations["portico"])
         #expect(configuration.listeners == [HTTPListener(address: "127.0.0.1", port: 8080, kind: .http)])
+        // Listener equality ignores the trusted ranges: check the mapped value itself.
+        #expect(configuration.listeners.first?.acceptProxyProtocolFrom.map { "\($0)" } == ["10.0.0.1/32"])
         let route = try #require(configuration.routes.lookup(host: "secure.example.test", path: "/x"))
         #expect(route.service == "default/secure")
         #expect(route.sslRedirect)
