@@ -21,7 +21,10 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPClientRequestPart
 
     let key: UpstreamKey
-    unowned(unsafe) let pool: UpstreamConnectionPool
+    /// Strong on purpose: a connection can close after its pool was dropped (engine
+    /// shutdown, a test's engine going away); the pool lets go of a connection when it
+    /// closes, which breaks the cycle. (It was `unowned(unsafe)`: a use after free.)
+    let pool: UpstreamConnectionPool
     /// The downstream exchange using this connection; `nil` while idle in the pool.
     var owner: ProxyHandler?
     private(set) var context: ChannelHandlerContext?
