@@ -230,7 +230,7 @@ public final class HTTPEngine: Sendable {
             core.openConnections.decrement()
         }
         // A trusted peer's PROXY header is read (and removed) before anything else, TLS included.
-        var carried: CarriedClientAddress?
+        let carried: CarriedClientAddress?
         if !proxyProtocolPeers.isEmpty, let peer = IPAddressRange.bytes(of: channel.remoteAddress),
             proxyProtocolPeers.contains(where: { $0.contains(peer) })
         {
@@ -241,6 +241,8 @@ public final class HTTPEngine: Sendable {
             } catch {
                 return channel.eventLoop.makeFailedFuture(error)
             }
+        } else {
+            carried = nil
         }
         guard kind == .https, let sslContext else {
             return channel.eventLoop.makeCompletedFuture {
