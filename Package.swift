@@ -55,7 +55,7 @@ let package = Package(
             swiftSettings: strictConcurrency
         ),
         // Pure VRRPv3 core (codec, state machine, placement) + Linux shell (raw socket, netlink, ARP/NA).
-        .target(name: "PorticoVIP", swiftSettings: strictConcurrency),
+        .target(name: "PorticoVIP", dependencies: ["PorticoAllocation"], swiftSettings: strictConcurrency),
         // Pure: manifests -> plan (allocations, listeners, routes, diagnostics).
         .target(
             name: "PorticoPlan",

@@ -35,6 +35,9 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
         }
     }
 
+    /// The address as 128 bits: IPv4 addresses are in the low 32 bits of `low`.
+    public var bits: (high: UInt64, low: UInt64) { (value.high, value.low) }
+
     /// The next address of the same family, or nil after the last one.
     public var successor: IPAddress? {
         if family == .ipv4 {
