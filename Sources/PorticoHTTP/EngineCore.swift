@@ -17,8 +17,15 @@ final class EngineState: Sendable {
     let certificates: CertificateStore?
     /// Client TLS contexts of the pools that speak TLS to their endpoints, by pool id.
     let upstreamTLS: [String: UpstreamTLSContext]
+    /// Server TLS contexts that ask for client certificates, by server name.
+    let clientAuth: ServerNameMap<ClientAuthContext>
 
-    init(_ configuration: HTTPEngineConfiguration) throws {
+    /// `serverTLS` makes the server TLS configuration of this engine (certificate by SNI,
+    /// ALPN) from an initial certificate; authorities derive their contexts from it.
+    init(
+        _ configuration: HTTPEngineConfiguration,
+        serverTLS: (CertificateStore.Entry) -> TLSConfiguration = { _ in .makeClientConfiguration() }
+    ) throws {
         self.routes = configuration.routes
         self.pools = configuration.pools
         self.limits = configuration.limits
@@ -53,6 +60,33 @@ final class EngineState: Sendable {
             )
         }
         self.upstreamTLS = upstreamTLS
+
+        var clientAuth = ServerNameMap<ClientAuthContext>()
+        if let store = self.certificates {
+            for authority in configuration.clientCertificateAuthorities {
+                var tls = serverTLS(store.fallback)
+                switch authority.mode {
+                case .required: tls.certificateVerification = .noHostnameVerification
+                case .optional, .optionalNoCA: tls.certificateVerification = .optionalVerification
+                }
+                if let roots = authority.trustRootsPEM {
+                    let certificates = try NIOSSLCertificate.fromPEMBytes(Array(roots.utf8))
+                    guard !certificates.isEmpty else { throw HTTPEngineError.invalidCertificate(authority.serverNames) }
+                    tls.trustRoots = .certificates(certificates)
+                    // Names the acceptable CAs in the CertificateRequest, so clients pick the right certificate.
+                    tls.sendCANameList = true
+                } else if authority.mode != .optionalNoCA {
+                    throw HTTPEngineError.invalidCertificate(authority.serverNames)
+                }
+                let context = ClientAuthContext(
+                    authority: authority.id,
+                    context: try NIOSSLContext(configuration: tls),
+                    acceptsAnyCertificate: authority.mode == .optionalNoCA
+                )
+                for name in authority.serverNames { clientAuth.insertIfAbsent(context, for: name) }
+            }
+        }
+        self.clientAuth = clientAuth
     }
 }
 
@@ -94,8 +128,7 @@ final class CertificateStore: Sendable {
         let key: NIOSSLPrivateKeySource
     }
 
-    let exact: [String: Entry]
-    let wildcard: [String: Entry]
+    let names: ServerNameMap<Entry>
     let fallback: Entry
 
     init(_ configuration: HTTPEngineConfiguration) throws {
@@ -105,18 +138,10 @@ final class CertificateStore: Sendable {
             let key = try NIOSSLPrivateKey(bytes: Array(certificate.privateKeyPEM.utf8), format: .pem)
             return Entry(chain: chain.map { .certificate($0) }, key: .privateKey(key))
         }
-        var exact: [String: Entry] = [:]
-        var wildcard: [String: Entry] = [:]
+        var names = ServerNameMap<Entry>()
         for certificate in configuration.certificates {
             let entry = try load(certificate)
-            for name in certificate.serverNames {
-                let lowered = name.lowercased()
-                if lowered.hasPrefix("*.") {
-                    if wildcard[String(lowered.dropFirst(2))] == nil { wildcard[String(lowered.dropFirst(2))] = entry }
-                } else if exact[lowered] == nil {
-                    exact[lowered] = entry
-                }
-            }
+            for name in certificate.serverNames { names.insertIfAbsent(entry, for: name) }
         }
         if let certificate = configuration.defaultCertificate {
             self.fallback = try load(certificate)
@@ -125,18 +150,11 @@ final class CertificateStore: Sendable {
         } else {
             throw HTTPEngineError.noDefaultCertificate
         }
-        self.exact = exact
-        self.wildcard = wildcard
+        self.names = names
     }
 
     func select(serverName: String?) -> Entry {
-        guard var name = serverName?.lowercased() else { return self.fallback }
-        if name.hasSuffix(".") { name.removeLast() }
-        if let entry = self.exact[name] { return entry }
-        if let dot = name.firstIndex(of: "."), let entry = self.wildcard[String(name[name.index(after: dot)...])] {
-            return entry
-        }
-        return self.fallback
+        self.names.lookup(serverName) ?? self.fallback
     }
 }
 

@@ -88,7 +88,11 @@ public final class HTTPEngine: Sendable {
     /// not change stay bound; new routes, pools, certificates and PROXY protocol peers apply to
     /// new requests, handshakes and connections; established connections finish undisturbed.
     public func apply(_ configuration: HTTPEngineConfiguration) async throws {
-        let state = try EngineState(configuration)
+        let core = self.core
+        let http2 = configuration.enableHTTP2
+        let state = try EngineState(configuration) { initial in
+            Self.serverTLSConfiguration(initial: initial, http2: http2, core: core)
+        }
         let wanted = Set(configuration.listeners)
         let existing = self.listeners.withLockedValue { $0 }
 
@@ -163,10 +167,18 @@ public final class HTTPEngine: Sendable {
     // MARK: Listeners
 
     private func makeSSLContext(initial: CertificateStore.Entry, http2: Bool) throws -> NIOSSLContext {
+        try NIOSSLContext(configuration: Self.serverTLSConfiguration(initial: initial, http2: http2, core: self.core))
+    }
+
+    /// TLS 1.2+, ALPN, and the certificate chosen by SNI from the current generation's store.
+    static func serverTLSConfiguration(
+        initial: CertificateStore.Entry,
+        http2: Bool,
+        core: EngineCore
+    ) -> TLSConfiguration {
         var tls = TLSConfiguration.makeServerConfiguration(certificateChain: initial.chain, privateKey: initial.key)
         tls.minimumTLSVersion = .tlsv12
         tls.applicationProtocols = http2 ? ["h2", "http/1.1"] : ["http/1.1"]
-        let core = self.core
         tls.sslContextCallback = { values, promise in
             guard let store = core.state.certificates else {
                 promise.succeed(.noChanges)
@@ -178,7 +190,7 @@ public final class HTTPEngine: Sendable {
             override.privateKey = entry.key
             promise.succeed(override)
         }
-        return try NIOSSLContext(configuration: tls)
+        return tls
     }
 
     private func bind(_ listener: HTTPListener, sslContext: NIOSSLContext?) async throws -> any Channel {
@@ -249,8 +261,18 @@ public final class HTTPEngine: Sendable {
                 try Self.configureHTTP1(channel, core: core, isTLS: false, carried: carried)
             }
         }
+        let clientAuth = core.state.clientAuth
+        let tlsFacts: ConnectionTLSFactsBox?
         do {
-            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
+            if clientAuth.isEmpty {
+                try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
+                tlsFacts = nil
+            } else {
+                // Some names ask for client certificates: choose the context by SNI first.
+                let facts = ConnectionTLSFactsBox(ConnectionTLSFacts(), eventLoop: channel.eventLoop)
+                try Self.addSNIRoutedTLS(channel, general: sslContext, contexts: clientAuth, facts: facts)
+                tlsFacts = facts
+            }
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }
@@ -258,12 +280,12 @@ public final class HTTPEngine: Sendable {
         return channel.configureHTTP2SecureUpgrade(
             h2ChannelConfigurator: { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try Self.configureHTTP2(channel, core: core, carried: carried)
+                    try Self.configureHTTP2(channel, core: core, carried: carried, tlsFacts: tlsFacts)
                 }
             },
             http1ChannelConfigurator: { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try Self.configureHTTP1(channel, core: core, isTLS: true, carried: carried)
+                    try Self.configureHTTP1(channel, core: core, isTLS: true, carried: carried, tlsFacts: tlsFacts)
                 }
             }
         )
@@ -272,7 +294,8 @@ public final class HTTPEngine: Sendable {
     private static func configureHTTP2(
         _ channel: any Channel,
         core: EngineCore,
-        carried: CarriedClientAddress?
+        carried: CarriedClientAddress?,
+        tlsFacts: ConnectionTLSFactsBox?
     ) throws {
         let limits = core.state.limits
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
@@ -290,7 +313,14 @@ public final class HTTPEngine: Sendable {
                 let operations = stream.pipeline.syncOperations
                 try operations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 try operations.addHandler(
-                    ProxyHandler(core: core, probe: nil, isTLS: true, isHTTP2Stream: true, carried: carried)
+                    ProxyHandler(
+                        core: core,
+                        probe: nil,
+                        isTLS: true,
+                        isHTTP2Stream: true,
+                        carried: carried,
+                        tlsFacts: tlsFacts
+                    )
                 )
             }
         }
@@ -300,7 +330,8 @@ public final class HTTPEngine: Sendable {
         _ channel: any Channel,
         core: EngineCore,
         isTLS: Bool,
-        carried: CarriedClientAddress?
+        carried: CarriedClientAddress?,
+        tlsFacts: ConnectionTLSFactsBox? = nil
     ) throws {
         let limits = core.state.limits
         let operations = channel.pipeline.syncOperations
@@ -319,6 +350,8 @@ public final class HTTPEngine: Sendable {
             withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
             withDecoderLimitConfiguration: decoderLimits
         )
-        try operations.addHandler(ProxyHandler(core: core, probe: probe, isTLS: isTLS, carried: carried))
+        try operations.addHandler(
+            ProxyHandler(core: core, probe: probe, isTLS: isTLS, carried: carried, tlsFacts: tlsFacts)
+        )
     }
 }

@@ -22,6 +22,9 @@ public struct HTTPEngineConfiguration: Sendable {
     public var trustedProxies: [IPAddressRange]
     /// Offer `h2` by ALPN on TLS listeners. Read when the first TLS listener is created.
     public var enableHTTP2: Bool
+    /// Server names whose TLS handshakes ask for a client certificate (ingress-nginx
+    /// `auth-tls-*`). Routes name the authority they need in ``HTTPRoute/clientCertificate``.
+    public var clientCertificateAuthorities: [ClientCertificateAuthority]
 
     /// Creates a configuration.
     public init(
@@ -32,7 +35,8 @@ public struct HTTPEngineConfiguration: Sendable {
         pools: [String: UpstreamPool] = [:],
         limits: HTTPLimits = HTTPLimits(),
         trustedProxies: [IPAddressRange] = [],
-        enableHTTP2: Bool = true
+        enableHTTP2: Bool = true,
+        clientCertificateAuthorities: [ClientCertificateAuthority] = []
     ) {
         self.listeners = listeners
         self.certificates = certificates
@@ -42,6 +46,42 @@ public struct HTTPEngineConfiguration: Sendable {
         self.limits = limits
         self.trustedProxies = trustedProxies
         self.enableHTTP2 = enableHTTP2
+        self.clientCertificateAuthorities = clientCertificateAuthorities
+    }
+}
+
+/// Client certificate verification for some server names (ingress-nginx `auth-tls-verify-client`
+/// with `auth-tls-secret`).
+///
+/// The TLS context is chosen by SNI before the handshake: a client whose SNI names one of
+/// ``serverNames`` is asked for a certificate and verified against ``trustRootsPEM``. Because SNI
+/// and the Host header can differ, every route protected by an authority also checks that its
+/// connection was verified by that same authority (421 otherwise; see ``HTTPRoute/clientCertificate``).
+public struct ClientCertificateAuthority: Sendable, Hashable {
+    /// How a client certificate is asked for.
+    public enum Mode: String, Sendable, Hashable {
+        /// `on`: a certificate signed by the CA is required; the handshake fails without one.
+        case required = "on"
+        /// `optional`: verified against the CA when presented; absent is allowed.
+        case optional
+        /// `optional_no_ca`: asked for and passed on, not verified against any CA.
+        case optionalNoCA = "optional_no_ca"
+    }
+
+    /// Identity tying routes to this authority (e.g. the Secret's `namespace/name` and mode).
+    public var id: String
+    /// Exact names or one-label wildcards (`*.example.com`).
+    public var serverNames: [String]
+    public var mode: Mode
+    /// PEM CA certificates; required unless ``mode`` is ``Mode/optionalNoCA``.
+    public var trustRootsPEM: String?
+
+    /// Creates an authority.
+    public init(id: String, serverNames: [String], mode: Mode, trustRootsPEM: String?) {
+        self.id = id
+        self.serverNames = serverNames
+        self.mode = mode
+        self.trustRootsPEM = trustRootsPEM
     }
 }
 
@@ -130,6 +170,10 @@ public struct HTTPRoute: Sendable {
     /// `allowlist-source-range`); others get 403. Empty = everyone. The client is the
     /// connection's peer address, also behind a trusted proxy (`X-Forwarded-For` is not consulted).
     public var allowedSources: [IPAddressRange]
+    /// The ``ClientCertificateAuthority/id`` whose verification this route needs: a request on
+    /// a connection not verified by it gets 421 (TLS; the client used another SNI) or 403 (plain
+    /// HTTP). The upstream receives `ssl-client-verify: SUCCESS` or `NONE`.
+    public var clientCertificate: String?
 
     /// Creates a route target.
     public init(
@@ -141,7 +185,8 @@ public struct HTTPRoute: Sendable {
         maxBodySize: Int? = 1024 * 1024,
         connectTimeout: TimeAmount = .seconds(5),
         readTimeout: TimeAmount = .seconds(60),
-        allowedSources: [IPAddressRange] = []
+        allowedSources: [IPAddressRange] = [],
+        clientCertificate: String? = nil
     ) {
         self.service = service
         self.pool = pool
@@ -152,6 +197,7 @@ public struct HTTPRoute: Sendable {
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
         self.allowedSources = allowedSources
+        self.clientCertificate = clientCertificate
     }
 }
 

@@ -46,6 +46,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     private var firstRequest = true
     /// The client address of a PROXY protocol header, when the peer sent one.
     private let carried: CarriedClientAddress?
+    /// The connection's TLS facts, when its context was chosen by SNI (client certificates).
+    private let tlsFacts: ConnectionTLSFactsBox?
 
     private var phase = Phase.idle
     private var exchange: UInt64 = 0
@@ -100,10 +102,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         probe: RequestHeadProbe?,
         isTLS: Bool,
         isHTTP2Stream: Bool = false,
-        carried: CarriedClientAddress? = nil
+        carried: CarriedClientAddress? = nil,
+        tlsFacts: ConnectionTLSFactsBox? = nil
     ) {
         self.core = core
         self.carried = carried
+        self.tlsFacts = tlsFacts
         self.probe = probe
         self.isHTTP2Stream = isHTTP2Stream
         self.isTLS = isTLS
@@ -373,6 +377,23 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
                 "403 forbidden: client \(self.forwarding.clientAddress) is not in the allowed source ranges of this route\n"
             )
         }
+        var clientVerify: String?
+        if let authority = route.clientCertificate {
+            guard let tls = self.tlsFacts?.value, tls.authority == authority else {
+                // SNI chose another context (or there is no TLS), so no certificate was asked for.
+                let host = Self.hostWithoutPort(facts.host ?? "")
+                return self.isTLS
+                    ? self.respondLocally(
+                        .misdirectedRequest,
+                        "421 misdirected request: host \"\(host)\" needs a client certificate; use it as the TLS server name (SNI)\n"
+                    )
+                    : self.respondLocally(
+                        .forbidden,
+                        "403 forbidden: host \"\(host)\" needs a client certificate over HTTPS\n"
+                    )
+            }
+            clientVerify = tls.handler?.peerCertificate != nil ? "SUCCESS" : "NONE"
+        }
         if let target = route.permanentRedirect {
             return self.respondLocally(
                 HTTPResponseStatus(statusCode: route.permanentRedirectCode),
@@ -417,6 +438,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             head.headers.remove(name: "expect")
         }
         self.forwarding.apply(to: &head.headers, facts: facts)
+        if let clientVerify {
+            // Ours, never the client's.
+            head.headers.replaceOrAdd(name: "ssl-client-verify", value: clientVerify)
+        }
         if head.version != .http1_1 {
             head.version = .http1_1
             if !facts.hasBody { head.headers.remove(name: "transfer-encoding") }

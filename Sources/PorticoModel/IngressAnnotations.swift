@@ -19,8 +19,8 @@ public enum IngressAnnotations {
         "ssl-redirect": .enforced,
         "force-ssl-redirect": .enforced,
         "backend-protocol": .enforced,
-        "auth-tls-verify-client": .validatedOnly,
-        "auth-tls-secret": .validatedOnly,
+        "auth-tls-verify-client": .enforced,
+        "auth-tls-secret": .enforced,
         "auth-tls-verify-depth": .validatedOnly,
         "permanent-redirect": .enforced,
         "permanent-redirect-code": .enforced,
@@ -220,6 +220,12 @@ public struct IngressPolicy: Hashable, Sendable, Codable {
         /// `namespace/name` of the Secret whose `ca.crt` verifies clients.
         public var secret: String
         public var depth: Int
+
+        public init(mode: String, secret: String, depth: Int) {
+            self.mode = mode
+            self.secret = secret
+            self.depth = depth
+        }
     }
 
     /// Redirect plain HTTP to HTTPS (308). Defaults to true when the Ingress has TLS.

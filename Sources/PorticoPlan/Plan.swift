@@ -20,6 +20,8 @@ public struct Plan: Sendable {
     public var routeTables: [String: RouteTable<BackendRoute>] = [:]
     /// Certificates per IngressClass, from the TLS sections of its Ingresses.
     public var certificates: [String: [ServedCertificate]] = [:]
+    /// Client certificate verification per IngressClass, oldest Ingress first.
+    public var clientAuthorities: [String: [ClientAuthority]] = [:]
     public var diagnostics: [Diagnostic] = []
 
     public init() {}

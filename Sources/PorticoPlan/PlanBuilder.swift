@@ -143,8 +143,12 @@ public enum PlanBuilder {
             var origins: [(ingress: String, field: FieldReference)] = []
             var defaults: [(BackendRoute, Ingress, FieldReference)] = []
             var certificates: [ServedCertificate] = []
+            var authorities: [ClientAuthority] = []
             for ingress in precedenceOrder(ingresses) {
                 let (policy, _) = IngressAnnotations.policy(for: ingress.metadata, hasTLS: !ingress.tls.isEmpty)
+                if let authority = ClientAuthority.of(ingress, policy: policy, manifests) {
+                    authorities.append(authority)
+                }
                 for rule in ingress.rules {
                     for path in rule.paths {
                         let route = backendRoute(path.backend, of: ingress, policy: policy, manifests)
@@ -183,6 +187,50 @@ public enum PlanBuilder {
             }
             plan.routeTables[className] = table
             plan.certificates[className] = certificates
+            plan.clientAuthorities[className] = authorities
+            reportClientAuthorityConflicts(authorities, manifests, &plan)
+        }
+    }
+
+    /// A host can have one client certificate authority (its TLS context is chosen by SNI). The
+    /// oldest Ingress's wins; the routes of a younger one that asks for another authority on the
+    /// same host answer 421, and a rule without a host cannot be reached through any SNI at all.
+    static func reportClientAuthorityConflicts(
+        _ authorities: [ClientAuthority],
+        _ manifests: Manifests,
+        _ plan: inout Plan
+    ) {
+        var owner: [String: ClientAuthority] = [:]
+        for authority in authorities {
+            let ingress = manifests.ingresses.first { $0.metadata.key == authority.ingress }
+            let location = ingress?.metadata.location(
+                ofAnnotation: IngressAnnotations.prefix + "auth-tls-verify-client"
+            )
+            for host in authority.hosts {
+                let key = host.lowercased()
+                if let first = owner[key] {
+                    if first.id != authority.id, let location {
+                        plan.diagnostics.append(
+                            .warning(
+                                at: location,
+                                "Ingress \(authority.ingress): host \"\(host)\" already verifies client certificates with \(first.secret.isEmpty ? first.mode : first.secret) (Ingress \(first.ingress), older); requests for this Ingress's routes on it get 421"
+                            )
+                        )
+                    }
+                } else {
+                    owner[key] = authority
+                }
+            }
+            if let ingress, let location,
+                ingress.rules.contains(where: { $0.host.isEmpty }) || ingress.defaultBackend != nil
+            {
+                plan.diagnostics.append(
+                    .warning(
+                        at: location,
+                        "Ingress \(authority.ingress): auth-tls-verify-client applies to named hosts only (the TLS context is chosen by SNI); its rules without a host answer 421 over HTTPS and 403 over HTTP"
+                    )
+                )
+            }
         }
     }
 

@@ -46,7 +46,8 @@ enum PlanApplication {
                     connectTimeout: .seconds(Int64(policy.connectTimeoutSeconds)),
                     readTimeout: .seconds(Int64(policy.readTimeoutSeconds)),
                     // Validated by the model; a bare address becomes a /32 or /128.
-                    allowedSources: policy.allowedSourceRanges.compactMap(IPAddressRange.init)
+                    allowedSources: policy.allowedSourceRanges.compactMap(IPAddressRange.init),
+                    clientCertificate: policy.clientCertificate.map(ClientAuthority.id(of:))
                 )
             }
             let certificates = (plan.certificates[className] ?? []).map { served in
@@ -66,13 +67,24 @@ enum PlanApplication {
                         privateKeyPEM: String(decoding: $0.keyPEM, as: UTF8.self)
                     )
                 }
+            let authorities = (plan.clientAuthorities[className] ?? []).compactMap { authority in
+                ClientCertificateAuthority.Mode(rawValue: authority.mode).map { mode in
+                    ClientCertificateAuthority(
+                        id: authority.id,
+                        serverNames: authority.hosts,
+                        mode: mode,
+                        trustRootsPEM: authority.caPEM.isEmpty ? nil : String(decoding: authority.caPEM, as: UTF8.self)
+                    )
+                }
+            }
             result[className] = HTTPEngineConfiguration(
                 listeners: listeners,
                 certificates: certificates,
                 defaultCertificate: configuredDefault ?? certificates.first,
                 routes: routes,
                 pools: pools,
-                limits: limits
+                limits: limits,
+                clientCertificateAuthorities: authorities
             )
         }
         return result

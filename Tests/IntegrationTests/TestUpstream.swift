@@ -47,7 +47,7 @@ final class TestUpstream: Sendable {
                 let body = "upstream \(name): \(head.method) \(head.uri)\n"
                 var headers = HTTPHeaders()
                 headers.add(name: "Content-Length", value: String(body.utf8.count))
-                for seen in ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "host"] {
+                for seen in ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "host", "ssl-client-verify"] {
                     if let value = head.headers.first(name: seen) { headers.add(name: "x-seen-\(seen)", value: value) }
                 }
                 context.write(

@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+
+/// ingress-nginx's auth-tls annotations through `portico serve`, with curl presenting (or not)
+/// a client certificate made by openssl.
+@Suite(.serialized) struct ClientCertificateServeTests {
+    /// A CA and a client certificate it signed, plus a client certificate of an unrelated CA.
+    struct ClientPKI {
+        let directory: URL
+        var caPEM: String { (try? String(contentsOf: self.file("ca.crt"), encoding: .utf8)) ?? "" }
+        func file(_ name: String) -> URL { self.directory.appendingPathComponent(name) }
+
+        init() throws {
+            self.directory = FileManager.default.temporaryDirectory
+                .appendingPathComponent("portico-pki-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+            try "extendedKeyUsage=clientAuth\n".write(to: self.file("ext"), atomically: true, encoding: .utf8)
+            for name in ["ca", "other-ca"] {
+                try self.openssl([
+                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", self.file("\(name).key").path, "-out", self.file("\(name).crt").path,
+                    "-days", "30", "-subj", "/CN=\(name)",
+                ])
+            }
+            for (client, ca) in [("client", "ca"), ("stranger", "other-ca")] {
+                try self.openssl([
+                    "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", self.file("\(client).key").path, "-out", self.file("\(client).csr").path,
+                    "-subj", "/CN=\(client)",
+                ])
+                try self.openssl([
+                    "x509", "-req", "-in", self.file("\(client).csr").path,
+                    "-CA", self.file("\(ca).crt").path, "-CAkey", self.file("\(ca).key").path, "-CAcreateserial",
+                    "-out", self.file("\(client).crt").path, "-days", "30", "-extfile", self.file("ext").path,
+                ])
+            }
+        }
+
+        private func openssl(_ arguments: [String]) throws {
+            let result = try ChildProcess.run(["openssl"] + arguments)
+            guard result.status == 0 else { throw ChildProcess.ChildError.spawn("openssl", result.status) }
+        }
+
+        func remove() { try? FileManager.default.removeItem(at: self.directory) }
+    }
+
+    @Test func verifiesClientCertificatesPerHost() async throws {
+        let upstream = try await TestUpstream(name: "app")
+        defer { Task { await upstream.close() } }
+        let pki = try ClientPKI()
+        defer { pki.remove() }
+        let (http, https, admin) = (freePort(), freePort(), freePort())
+        var files = ServeTests.manifests(
+            http: http,
+            https: https,
+            upstream: upstream.port,
+            certificate: try makeCertificate(names: ["app.example.test", "open.example.test"])
+        )
+        files["app.yaml"] = files["app.yaml"]!.replacingOccurrences(
+            of: "annotations: {nginx.ingress.kubernetes.io/ssl-redirect: \"false\"}",
+            with: """
+                annotations:
+                    nginx.ingress.kubernetes.io/ssl-redirect: "false"
+                    nginx.ingress.kubernetes.io/auth-tls-verify-client: "on"
+                    nginx.ingress.kubernetes.io/auth-tls-secret: default/client-ca
+                """
+        )
+        files["ca.yaml"] = """
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: client-ca}
+            stringData:
+              ca.crt: |
+            \(ServeTests.indent(pki.caPEM, 4))
+            ---
+            apiVersion: networking.k8s.io/v1
+            kind: Ingress
+            metadata: {name: open}
+            spec:
+              ingressClassName: portico
+              rules:
+              - host: open.example.test
+                http:
+                  paths:
+                  - {path: /, pathType: Prefix, backend: {service: {name: app, port: {name: web}}}}
+            """
+        let directory = try ManifestDirectory(files)
+        let check = try PorticoProcess.run(["check", directory.path])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+        #expect(!(check.stdout + check.stderr).contains("not yet enforced"), "\(check.stdout)\(check.stderr)")
+        let serve = try ServeProcess(arguments: [directory.path], adminPort: admin)
+        try serve.waitUntilReady()
+
+        func get(_ host: String, sni: String? = nil, certificate: String? = nil) throws -> Curl.Response {
+            let name = sni ?? host
+            var extra = ["--resolve", "\(name):\(https):127.0.0.1", "-H", "Host: \(host)"]
+            if let certificate {
+                extra += ["--cert", pki.file("\(certificate).crt").path, "--key", pki.file("\(certificate).key").path]
+            }
+            return try Curl.get("https://\(name):\(https)/x", extra)
+        }
+
+        var response = try get("app.example.test", certificate: "client")
+        #expect(response.status == 200, "\(response)\n\(serve.log)")
+        #expect(response.headers["x-seen-ssl-client-verify"] == "SUCCESS")
+        // No certificate, or one of another CA: the handshake is refused (curl gets no response).
+        #expect(try get("app.example.test").status == 0)
+        #expect(try get("app.example.test", certificate: "stranger").status == 0)
+        // Another host's SNI cannot reach the protected host; that host itself is open.
+        response = try get("app.example.test", sni: "open.example.test")
+        #expect(response.status == 421, "\(response)")
+        response = try get("open.example.test")
+        #expect(response.status == 200)
+        #expect(response.headers["x-seen-ssl-client-verify"] == nil)
+        #expect(serve.terminate() == 0, "\(serve.log)")
+    }
+}
