@@ -103,6 +103,8 @@ final class EngineCore: Sendable {
     let logger: Logger
     let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
     let openConnections: Meter
+    /// Per-client counters of the routes' rate limits; they outlive reloads.
+    let rateLimiter = RateLimiter()
 
     init(logger: Logger, state: EngineState, metricsFactory: any MetricsFactory) {
         self.logger = logger

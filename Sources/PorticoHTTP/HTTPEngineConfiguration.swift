@@ -174,6 +174,8 @@ public struct HTTPRoute: Sendable {
     /// a connection not verified by it gets 421 (TLS; the client used another SNI) or 403 (plain
     /// HTTP). The upstream receives `ssl-client-verify: SUCCESS` or `NONE`.
     public var clientCertificate: String?
+    /// Per-client request rate and concurrency limits; excess gets 429.
+    public var rateLimit: RateLimit?
 
     /// Creates a route target.
     public init(
@@ -186,7 +188,8 @@ public struct HTTPRoute: Sendable {
         connectTimeout: TimeAmount = .seconds(5),
         readTimeout: TimeAmount = .seconds(60),
         allowedSources: [IPAddressRange] = [],
-        clientCertificate: String? = nil
+        clientCertificate: String? = nil,
+        rateLimit: RateLimit? = nil
     ) {
         self.service = service
         self.pool = pool
@@ -198,6 +201,7 @@ public struct HTTPRoute: Sendable {
         self.readTimeout = readTimeout
         self.allowedSources = allowedSources
         self.clientCertificate = clientCertificate
+        self.rateLimit = rateLimit
     }
 }
 

@@ -53,6 +53,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     private var exchange: UInt64 = 0
     // The current exchange.
     private var route: HTTPRoute?
+    /// The `limit-connections` slot this exchange holds, given back when it ends.
+    private var heldSlot: RateLimit?
     private var limits = HTTPLimits()
     private var requestHead: HTTPRequestHead?
     private var pending = CircularBuffer<HTTPClientRequestPart>(initialCapacity: 4)
@@ -140,6 +142,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        self.releaseSlot()
         self.cancelTimer()
         self.cancelLinger()
         if self.phase != .upgraded {
@@ -152,6 +155,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.releaseSlot()
         self.phase = .closing
         self.cancelTimer()
         self.cancelLinger()
@@ -320,6 +324,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     // MARK: Request side
 
     private func startExchange(_ incoming: HTTPRequestHead) {
+        self.releaseSlot()
         self.exchange &+= 1
         self.route = nil
         if self.firstRequest, self.carried?.value != nil, let context = self.context {
@@ -393,6 +398,22 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
                     )
             }
             clientVerify = tls.handler?.peerCertificate != nil ? "SUCCESS" : "NONE"
+        }
+        if let rateLimit = route.rateLimit, let address = self.clientBytes {
+            switch self.core.rateLimiter.admit(rateLimit, address: address) {
+            case .allowed:
+                if rateLimit.connections != nil { self.heldSlot = rateLimit }
+            case .tooManyRequests(let limit):
+                return self.respondLocally(
+                    .tooManyRequests,
+                    "429 too many requests: client \(self.forwarding.clientAddress) is over the limit of \(limit)\n"
+                )
+            case .tooManyConnections:
+                return self.respondLocally(
+                    .tooManyRequests,
+                    "429 too many requests: client \(self.forwarding.clientAddress) has \(rateLimit.connections ?? 0) requests in progress already\n"
+                )
+            }
         }
         if let target = route.permanentRedirect {
             return self.respondLocally(
@@ -770,7 +791,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     /// whole response even while it is still sending, and closes fully when the client goes
     /// away or after a short linger.
     /// The exchange is over: wait for the next request (HTTP/1.1) or let the stream end (HTTP/2).
+    /// Gives back the `limit-connections` slot of the exchange that ended.
+    private func releaseSlot() {
+        guard let limit = self.heldSlot else { return }
+        self.heldSlot = nil
+        if let address = self.clientBytes { self.core.rateLimiter.release(limit, address: address) }
+    }
+
     private func enterIdle() {
+        self.releaseSlot()
         if self.isHTTP2Stream {
             self.phase = .closing
             self.deadline = nil

@@ -30,9 +30,11 @@ public enum IngressAnnotations {
         "proxy-connect-timeout": .enforced,
         "proxy-read-timeout": .enforced,
         "proxy-send-timeout": .validatedOnly,
-        "limit-rps": .validatedOnly,
-        "limit-rpm": .validatedOnly,
-        "limit-connections": .validatedOnly,
+        "limit-rps": .enforced,
+        "limit-rpm": .enforced,
+        "limit-connections": .enforced,
+        "limit-whitelist": .enforced,
+        "limit-allowlist": .enforced,
         "rewrite-target": .validatedOnly,
         "app-root": .validatedOnly,
         "use-regex": .validatedOnly,
@@ -157,16 +159,22 @@ public enum IngressAnnotations {
             }
         }
         if let code = integer("permanent-redirect-code", 300...308) { policy.permanentRedirectCode = code }
-        for name in ["whitelist-source-range", "allowlist-source-range"] {
-            guard let value = metadata.annotations[prefix + name] else { continue }
-            for item in value.split(separator: ",").map({ $0.trimmedSpaces() }) {
-                if CIDR(item) != nil || IPAddress(item) != nil {
-                    policy.allowedSourceRanges.append(item)
-                } else {
-                    report(.error, name, "\"\(item)\" is not a CIDR such as 192.168.0.0/16")
+        func ranges(_ names: [String]) -> [String] {
+            var result: [String] = []
+            for name in names {
+                guard let value = metadata.annotations[prefix + name] else { continue }
+                for item in value.split(separator: ",").map({ $0.trimmedSpaces() }) {
+                    if CIDR(item) != nil || IPAddress(item) != nil {
+                        result.append(item)
+                    } else {
+                        report(.error, name, "\"\(item)\" is not a CIDR such as 192.168.0.0/16")
+                    }
                 }
             }
+            return result
         }
+        policy.allowedSourceRanges = ranges(["whitelist-source-range", "allowlist-source-range"])
+        policy.limitExemptRanges = ranges(["limit-whitelist", "limit-allowlist"])
         if let value = metadata.annotations[prefix + "proxy-body-size"] {
             if let bytes = ByteSize.parse(value) {
                 policy.maximumBodySize = bytes == 0 ? nil : bytes
@@ -245,6 +253,8 @@ public struct IngressPolicy: Hashable, Sendable, Codable {
     public var limitRPS: Int?
     public var limitRPM: Int?
     public var limitConnections: Int?
+    /// Clients exempt from the limit-* annotations (`limit-whitelist` / `limit-allowlist`).
+    public var limitExemptRanges: [String] = []
     public var rewriteTarget: String?
     public var appRoot: String?
     public var useRegex = false

@@ -47,7 +47,8 @@ enum PlanApplication {
                     readTimeout: .seconds(Int64(policy.readTimeoutSeconds)),
                     // Validated by the model; a bare address becomes a /32 or /128.
                     allowedSources: policy.allowedSourceRanges.compactMap(IPAddressRange.init),
-                    clientCertificate: policy.clientCertificate.map(ClientAuthority.id(of:))
+                    clientCertificate: policy.clientCertificate.map(ClientAuthority.id(of:)),
+                    rateLimit: rateLimit(policy, ingress: backend.ingress)
                 )
             }
             let certificates = (plan.certificates[className] ?? []).map { served in
@@ -88,6 +89,18 @@ enum PlanApplication {
             )
         }
         return result
+    }
+
+    /// ingress-nginx keeps one set of counters per Ingress.
+    static func rateLimit(_ policy: IngressPolicy, ingress: String) -> RateLimit? {
+        guard policy.limitRPS != nil || policy.limitRPM != nil || policy.limitConnections != nil else { return nil }
+        return RateLimit(
+            id: ingress,
+            requestsPerSecond: policy.limitRPS,
+            requestsPerMinute: policy.limitRPM,
+            connections: policy.limitConnections,
+            exempt: policy.limitExemptRanges.compactMap(IPAddressRange.init)
+        )
     }
 
     /// The plan's tcp and udp listeners as the L4 engine's configuration.
