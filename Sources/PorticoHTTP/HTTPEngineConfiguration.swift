@@ -166,6 +166,9 @@ public struct HTTPRoute: Sendable {
     public var connectTimeout: TimeAmount
     /// Longest wait between two reads from the upstream (`proxy-read-timeout`); exceeded -> 504.
     public var readTimeout: TimeAmount
+    /// Longest wait between two writes of the request to the upstream while it is being sent
+    /// (`proxy-send-timeout`); exceeded -> 504 (or the connection closes once a response started).
+    public var sendTimeout: TimeAmount
     /// Client addresses allowed to use the route (ingress-nginx `whitelist-source-range` /
     /// `allowlist-source-range`); others get 403. Empty = everyone. The client is the
     /// connection's peer address, also behind a trusted proxy (`X-Forwarded-For` is not consulted).
@@ -176,6 +179,10 @@ public struct HTTPRoute: Sendable {
     public var clientCertificate: String?
     /// Per-client request rate and concurrency limits; excess gets 429.
     public var rateLimit: RateLimit?
+    /// The path sent upstream instead of the request's (ingress-nginx `rewrite-target`).
+    public var rewrite: PathRewrite?
+    /// A request for `/` is redirected (302) to this path (ingress-nginx `app-root`).
+    public var appRoot: String?
 
     /// Creates a route target.
     public init(
@@ -187,9 +194,12 @@ public struct HTTPRoute: Sendable {
         maxBodySize: Int? = 1024 * 1024,
         connectTimeout: TimeAmount = .seconds(5),
         readTimeout: TimeAmount = .seconds(60),
+        sendTimeout: TimeAmount = .seconds(60),
         allowedSources: [IPAddressRange] = [],
         clientCertificate: String? = nil,
-        rateLimit: RateLimit? = nil
+        rateLimit: RateLimit? = nil,
+        rewrite: PathRewrite? = nil,
+        appRoot: String? = nil
     ) {
         self.service = service
         self.pool = pool
@@ -199,9 +209,51 @@ public struct HTTPRoute: Sendable {
         self.maxBodySize = maxBodySize
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
+        self.sendTimeout = sendTimeout
         self.allowedSources = allowedSources
         self.clientCertificate = clientCertificate
         self.rateLimit = rateLimit
+        self.rewrite = rewrite
+        self.appRoot = appRoot
+    }
+}
+
+/// ingress-nginx `rewrite-target`: when the route's path pattern matches the request path, the
+/// upstream gets `target` with `$1`...`$9` replaced by the pattern's capture groups (the whole
+/// path is replaced, as nginx's `rewrite` does); the query string is kept unless the target
+/// has its own.
+public struct PathRewrite: Sendable {
+    public var pattern: PathPattern
+    public var target: String
+
+    /// Creates a rewrite.
+    public init(pattern: PathPattern, target: String) {
+        self.pattern = pattern
+        self.target = target
+    }
+
+    /// The rewritten request target for `uri` (path and query), or nil when the pattern does not match.
+    public func apply(to uri: String) -> String? {
+        let query = uri.utf8.firstIndex(of: UInt8(ascii: "?"))
+        let path = query.map { uri[..<$0] } ?? uri[...]
+        guard let groups = self.pattern.captures(in: path) else { return nil }
+        var result = ""
+        var characters = self.target[...]
+        while let dollar = characters.firstIndex(of: "$") {
+            result += characters[..<dollar]
+            let next = characters.index(after: dollar)
+            if next < characters.endIndex, let digit = characters[next].wholeNumberValue {
+                if digit < groups.count { result += groups[digit] }
+                characters = characters[characters.index(after: next)...]
+            } else {
+                result += "$"
+                characters = characters[next...]
+            }
+        }
+        result += characters
+        if result.isEmpty || !result.hasPrefix("/") { result = "/" + result }
+        if let query, !result.contains("?") { result += uri[query...] }
+        return result
     }
 }
 

@@ -415,6 +415,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
                 )
             }
         }
+        if let appRoot = route.appRoot, Self.pathOnly(incoming.uri) == "/" {
+            let scheme = self.isTLS ? "https" : "http"
+            let target = "\(scheme)://\(facts.host ?? "")\(appRoot)"
+            return self.respondLocally(.found, "redirecting to \(target)\n", location: target)
+        }
         if let target = route.permanentRedirect {
             return self.respondLocally(
                 HTTPResponseStatus(statusCode: route.permanentRedirectCode),
@@ -459,6 +464,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             head.headers.remove(name: "expect")
         }
         self.forwarding.apply(to: &head.headers, facts: facts)
+        if let rewrite = route.rewrite, let uri = rewrite.apply(to: head.uri) {
+            head.uri = uri
+        }
         if let clientVerify {
             // Ours, never the client's.
             head.headers.replaceOrAdd(name: "ssl-client-verify", value: clientVerify)
@@ -522,6 +530,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         case .proxying:
             self.upstream?.write(.end(trailers))
             if !self.inReadBurst { self.upstream?.flush() }
+            // Sent: from now on the read timeout applies.
+            if !self.responseStarted { self.refreshUpstreamDeadline() }
         case .respondedLocally:
             self.exchangeFinished()
         default:
@@ -849,6 +859,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.context.close(promise: nil)
     }
 
+    /// The request target without its query string.
+    private static func pathOnly(_ uri: String) -> Substring {
+        uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { uri[..<$0] } ?? uri[...]
+    }
+
     private static func hostWithoutPort(_ host: String) -> Substring {
         if host.hasPrefix("["), let end = host.firstIndex(of: "]") {
             return host[...end]
@@ -861,9 +876,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
 
     // MARK: Timer
 
+    /// While the request is still being sent, the next write must happen within the send
+    /// timeout (`proxy-send-timeout`); then each read within the read timeout.
     private func refreshUpstreamDeadline() {
         guard let route = self.route else { return }
-        self.setDeadline(.now() + route.readTimeout)
+        let sending = !self.requestEnded && !self.responseStarted
+        self.setDeadline(.now() + (sending ? route.sendTimeout : route.readTimeout))
     }
 
     private func setDeadline(_ deadline: NIODeadline?) {
@@ -921,9 +939,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         case .proxying where !self.responseStarted:
             self.pool.metrics.countUpstreamError(service: self.route?.service ?? "", reason: "timeout")
             self.dropUpstream()
+            let which = self.requestEnded ? "proxy-read-timeout" : "proxy-send-timeout"
             self.respondLocally(
                 .gatewayTimeout,
-                "upstream timed out for service \"\(self.route?.service ?? "")\"\n",
+                "upstream timed out for service \"\(self.route?.service ?? "")\" (\(which))\n",
                 forceClose: !self.requestEnded
             )
         case .proxying, .connecting:

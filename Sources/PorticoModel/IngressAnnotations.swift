@@ -29,15 +29,15 @@ public enum IngressAnnotations {
         "proxy-body-size": .enforced,
         "proxy-connect-timeout": .enforced,
         "proxy-read-timeout": .enforced,
-        "proxy-send-timeout": .validatedOnly,
+        "proxy-send-timeout": .enforced,
         "limit-rps": .enforced,
         "limit-rpm": .enforced,
         "limit-connections": .enforced,
         "limit-whitelist": .enforced,
         "limit-allowlist": .enforced,
-        "rewrite-target": .validatedOnly,
-        "app-root": .validatedOnly,
-        "use-regex": .validatedOnly,
+        "rewrite-target": .enforced,
+        "app-root": .enforced,
+        "use-regex": .enforced,
         "affinity": .validatedOnly,
         "session-cookie-name": .validatedOnly,
         "auth-url": .validatedOnly,
@@ -188,8 +188,20 @@ public enum IngressAnnotations {
         policy.limitRPS = integer("limit-rps", 1...1_000_000)
         policy.limitRPM = integer("limit-rpm", 1...60_000_000)
         policy.limitConnections = integer("limit-connections", 1...1_000_000)
-        policy.rewriteTarget = metadata.annotations[prefix + "rewrite-target"]
-        policy.appRoot = metadata.annotations[prefix + "app-root"]
+        if let value = metadata.annotations[prefix + "rewrite-target"] {
+            if value.isEmpty || value.contains(where: \.isWhitespace) {
+                report(.error, "rewrite-target", "\"\(value)\" must be a path such as /$2, without spaces")
+            } else {
+                policy.rewriteTarget = value
+            }
+        }
+        if let value = metadata.annotations[prefix + "app-root"] {
+            if value.hasPrefix("/") && value != "/" && !value.contains(where: \.isWhitespace) {
+                policy.appRoot = value
+            } else {
+                report(.error, "app-root", "\"\(value)\" must be a path other than / such as /app1, without spaces")
+            }
+        }
         if let value = boolean("use-regex") { policy.useRegex = value }
         if let value = metadata.annotations[prefix + "affinity"] {
             if value == "cookie" {

@@ -142,6 +142,9 @@ public struct BackendRoute: Sendable, Hashable {
     /// Ready endpoints (`ip:port`, IPv6 in brackets); empty means 503.
     public var endpoints: [String]
     public var policy: IngressPolicy
+    /// The Ingress path that leads here (a regular expression on regex hosts; the pattern of
+    /// `rewrite-target`); nil for a default backend.
+    public var path: String?
 }
 
 /// A certificate served by a class's HTTPS listeners.

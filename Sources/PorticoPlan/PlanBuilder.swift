@@ -151,10 +151,18 @@ public enum PlanBuilder {
                 }
                 for rule in ingress.rules {
                     for path in rule.paths {
-                        let route = backendRoute(path.backend, of: ingress, policy: policy, manifests)
+                        var route = backendRoute(path.backend, of: ingress, policy: policy, manifests)
+                        route.path = path.path
                         let pathType = PathType(rawValue: path.pathType) ?? .prefix
                         rules.append(
-                            RouteRule(host: HostPattern(rule.host), path: path.path, pathType: pathType, target: route)
+                            RouteRule(
+                                host: HostPattern(rule.host),
+                                path: path.path,
+                                pathType: pathType,
+                                target: route,
+                                // ingress-nginx: rewrite-target implies use-regex.
+                                regex: policy.useRegex || policy.rewriteTarget != nil
+                            )
                         )
                         origins.append((ingress.metadata.key, path.field))
                     }
@@ -167,6 +175,15 @@ public enum PlanBuilder {
                 certificates += servedCertificates(of: ingress, manifests)
             }
             let table = RouteTable(rules: rules, defaultTarget: defaults.first?.0)
+            for (index, message) in table.invalidPatterns {
+                let origin = origins[index]
+                plan.diagnostics.append(
+                    .error(
+                        at: origin.field.location,
+                        "Ingress \(origin.ingress): \(origin.field.path): \"\(rules[index].path)\" is not a valid regular expression (its host uses use-regex or rewrite-target, so every non-Exact path of the host is one): \(message)"
+                    )
+                )
+            }
             for conflict in table.conflicts {
                 let loser = origins[conflict.loser]
                 let rule = rules[conflict.loser]

@@ -63,12 +63,17 @@ public struct RouteRule<Target: Sendable>: Sendable {
     public var path: String
     public var pathType: PathType
     public var target: Target
+    /// The path is a regular expression (ingress-nginx `use-regex`). As in ingress-nginx, one
+    /// such rule turns every non-`Exact` path of its host into a case-insensitive regex
+    /// anchored at the start, tried longest path first.
+    public var regex: Bool
 
-    public init(host: HostPattern, path: String, pathType: PathType, target: Target) {
+    public init(host: HostPattern, path: String, pathType: PathType, target: Target, regex: Bool = false) {
         self.host = host
         self.path = path
         self.pathType = pathType
         self.target = target
+        self.regex = regex
     }
 }
 
@@ -100,6 +105,9 @@ public struct RouteConflict: Sendable, Hashable {
 public struct RouteTable<Target: Sendable>: Sendable {
     /// Rules that lost to an earlier rule for the same host and path.
     public private(set) var conflicts: [RouteConflict] = []
+    /// Rules (indices into the input) of regex hosts whose path is not a valid regular
+    /// expression, with the parser's message; they are left out of the table.
+    public private(set) var invalidPatterns: [(rule: Int, message: String)] = []
     /// The rules in effect (losers removed), in input order.
     public private(set) var rules: [RouteRule<Target>] = []
     public private(set) var defaultTarget: Target?
@@ -107,12 +115,16 @@ public struct RouteTable<Target: Sendable>: Sendable {
     private var exactHosts: [String: HostRoutes] = [:]
     private var wildcardHosts: [String: HostRoutes] = [:]
     private var anyHost: HostRoutes?
+    /// Hosts whose paths are regular expressions (kept for ``mapTargets(_:)``).
+    private var regexHosts: Set<HostPattern> = []
 
     /// The routes of one host pattern. Prefix paths are stored by their base (the rule path
     /// without one trailing `/`), so a lookup walks the request path's `/` boundaries.
     private struct HostRoutes: Sendable {
         var exact: [Substring: Int] = [:]
         var prefix: [Substring: Int] = [:]
+        /// Regex hosts: every non-Exact path, longest first (then input order).
+        var patterns: [(pattern: PathPattern, slot: Int)] = []
     }
 
     /// An empty table: every lookup misses.
@@ -122,7 +134,13 @@ public struct RouteTable<Target: Sendable>: Sendable {
     /// trimming a trailing `/` for prefixes), the one given first wins and the other is
     /// recorded in ``conflicts``: callers order rules by Ingress age.
     public init(rules: [RouteRule<Target>], defaultTarget: Target?) {
+        self.init(rules: rules, defaultTarget: defaultTarget, regexHosts: [])
+    }
+
+    private init(rules: [RouteRule<Target>], defaultTarget: Target?, regexHosts knownRegexHosts: Set<HostPattern>) {
         self.defaultTarget = defaultTarget
+        let regexHosts = knownRegexHosts.union(rules.filter(\.regex).map(\.host))
+        self.regexHosts = regexHosts
         var winners: [Int] = []
         for (index, rule) in rules.enumerated() {
             var routes: HostRoutes
@@ -132,10 +150,21 @@ public struct RouteTable<Target: Sendable>: Sendable {
             case .wildcard(let suffix): routes = wildcardHosts[suffix] ?? HostRoutes()
             }
             let isExact = rule.pathType.effective == .exact
-            let key = isExact ? rule.path[...] : Self.prefixBase(rule.path)
+            let isPattern = !isExact && regexHosts.contains(rule.host)
+            // Pattern paths are told apart by their text (the prefix dictionary keeps them for that).
+            let key = isExact || isPattern ? rule.path[...] : Self.prefixBase(rule.path)
             if let existing = isExact ? routes.exact[key] : routes.prefix[key] {
                 conflicts.append(RouteConflict(winner: winners[existing], loser: index))
                 continue
+            }
+            var pattern: PathPattern?
+            if isPattern {
+                do {
+                    pattern = try PathPattern(rule.path)
+                } catch {
+                    invalidPatterns.append((index, "\(error)"))
+                    continue
+                }
             }
             let slot = self.rules.count
             self.rules.append(rule)
@@ -144,6 +173,15 @@ public struct RouteTable<Target: Sendable>: Sendable {
                 routes.exact[key] = slot
             } else {
                 routes.prefix[key] = slot
+            }
+            if let pattern {
+                routes.patterns.append((pattern, slot))
+                // Longest path first; a stable order for equal lengths (input order).
+                let rulesSoFar = self.rules
+                routes.patterns.sort {
+                    let (left, right) = (rulesSoFar[$0.slot].path.utf8.count, rulesSoFar[$1.slot].path.utf8.count)
+                    return left != right ? left > right : $0.slot < $1.slot
+                }
             }
             switch rule.host {
             case .any: anyHost = routes
@@ -157,11 +195,19 @@ public struct RouteTable<Target: Sendable>: Sendable {
     public func mapTargets<Other: Sendable>(_ transform: (Target) throws -> Other) rethrows -> RouteTable<Other> {
         var table = RouteTable<Other>(
             rules: try rules.map {
-                RouteRule(host: $0.host, path: $0.path, pathType: $0.pathType, target: try transform($0.target))
+                RouteRule(
+                    host: $0.host,
+                    path: $0.path,
+                    pathType: $0.pathType,
+                    target: try transform($0.target),
+                    regex: $0.regex
+                )
             },
-            defaultTarget: try defaultTarget.map(transform)
+            defaultTarget: try defaultTarget.map(transform),
+            regexHosts: regexHosts
         )
         table.conflicts = conflicts
+        table.invalidPatterns = invalidPatterns
         return table
     }
 
@@ -190,6 +236,9 @@ public struct RouteTable<Target: Sendable>: Sendable {
         guard let routes = hostRoutes(for: rawHost) else { return nil }
         if !routes.exact.isEmpty, let slot = routes.exact[path] {
             return slot
+        }
+        if !routes.patterns.isEmpty {
+            return routes.patterns.first { $0.pattern.matches(path) }?.slot
         }
         if routes.prefix.isEmpty {
             return nil

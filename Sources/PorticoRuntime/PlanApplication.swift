@@ -45,10 +45,16 @@ enum PlanApplication {
                     maxBodySize: policy.maximumBodySize,
                     connectTimeout: .seconds(Int64(policy.connectTimeoutSeconds)),
                     readTimeout: .seconds(Int64(policy.readTimeoutSeconds)),
+                    sendTimeout: .seconds(Int64(policy.sendTimeoutSeconds)),
                     // Validated by the model; a bare address becomes a /32 or /128.
                     allowedSources: policy.allowedSourceRanges.compactMap(IPAddressRange.init),
                     clientCertificate: policy.clientCertificate.map(ClientAuthority.id(of:)),
-                    rateLimit: rateLimit(policy, ingress: backend.ingress)
+                    rateLimit: rateLimit(policy, ingress: backend.ingress),
+                    // The pattern is valid: the plan refuses a table with an invalid one.
+                    rewrite: policy.rewriteTarget.flatMap { target in
+                        backend.path.flatMap { try? PathPattern($0) }.map { PathRewrite(pattern: $0, target: target) }
+                    },
+                    appRoot: policy.appRoot
                 )
             }
             let certificates = (plan.certificates[className] ?? []).map { served in

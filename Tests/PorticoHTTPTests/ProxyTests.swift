@@ -189,6 +189,31 @@ extension PorticoHTTPEngineTests {
             }
         }
 
+        @Test func sendTimeoutAppliesWhileTheRequestIsBeingSent() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            // A long read timeout: only the send timeout can end this exchange within the test's limit.
+            let route = HTTPRoute(
+                service: "default/a",
+                pool: "a",
+                readTimeout: .seconds(20),
+                sendTimeout: .milliseconds(300)
+            )
+            let configuration = HTTPEngineConfiguration(
+                routes: TestSupport.routes([(nil, "/", route)]),
+                pools: ["a": UpstreamPool(endpoints: [TestSupport.endpoint(upstream)])]
+            )
+            try await TestSupport.withEngine(configuration) { _, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                // 10 of the 1000 announced body bytes, then nothing more to write upstream.
+                try await client.send("POST /count HTTP/1.1\r\nHost: x\r\ncontent-length: 1000\r\n\r\n0123456789")
+                let response = try await client.readResponse()
+                #expect(response.status == 504)
+                #expect(response.body.contains("(proxy-send-timeout)"), "\(response.body)")
+                await client.close()
+            }
+        }
+
         @Test func noRoute404AndNoEndpoints503() async throws {
             let configuration = HTTPEngineConfiguration(
                 routes: TestSupport.routes([

@@ -55,11 +55,18 @@ private let manifests = """
         nginx.ingress.kubernetes.io/proxy-read-timeout: "120"
         nginx.ingress.kubernetes.io/force-ssl-redirect: "true"
         nginx.ingress.kubernetes.io/whitelist-source-range: "10.0.0.0/8, 192.168.1.7, fd00::/8"
+        nginx.ingress.kubernetes.io/proxy-send-timeout: "30"
+        nginx.ingress.kubernetes.io/limit-rps: "7"
+        nginx.ingress.kubernetes.io/limit-connections: "3"
+        nginx.ingress.kubernetes.io/limit-whitelist: "10.9.0.0/16"
+        nginx.ingress.kubernetes.io/rewrite-target: /$1
+        nginx.ingress.kubernetes.io/app-root: /start
+        nginx.ingress.kubernetes.io/auth-tls-verify-client: optional_no_ca
     spec:
       ingressClassName: portico
       rules:
       - host: secure.example.test
-        http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: secure, port: {name: https}}}}]}
+        http: {paths: [{path: /(.*), pathType: Prefix, backend: {service: {name: secure, port: {name: https}}}}]}
     """
 
 @Suite struct PlanApplicationTests {
@@ -78,6 +85,16 @@ private let manifests = """
         #expect(pool.endpoints == [UpstreamEndpoint(host: "fd00::7", port: 8443)])
         #expect(pool.tls != nil, "backend-protocol HTTPS must give TLS to the upstream")
         #expect(route.allowedSources.map(\.description) == ["10.0.0.0/8", "192.168.1.7/32", "fd00:0:0:0:0:0:0:0/8"])
+        #expect(route.sendTimeout == .seconds(30))
+        #expect(route.rateLimit?.id == "default/secure")
+        #expect(route.rateLimit?.requestsPerSecond == 7)
+        #expect(route.rateLimit?.connections == 3)
+        #expect(route.rateLimit?.exempt.map(\.description) == ["10.9.0.0/16"])
+        #expect(route.rewrite?.apply(to: "/a/b?c") == "/a/b?c")
+        #expect(route.appRoot == "/start")
+        #expect(route.clientCertificate == "optional_no_ca:")
+        #expect(configuration.clientCertificateAuthorities.map(\.serverNames) == [["secure.example.test"]])
+        #expect(configuration.clientCertificateAuthorities.first?.mode == .optionalNoCA)
     }
 
     @Test func l4ListenersCarryProxyProtocolSettings() {
