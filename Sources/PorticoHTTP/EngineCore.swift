@@ -19,6 +19,8 @@ final class EngineState: Sendable {
     let upstreamTLS: [String: UpstreamTLSContext]
     /// Server TLS contexts that ask for client certificates, by server name.
     let clientAuth: ServerNameMap<ClientAuthContext>
+    /// TLS to `https://` auth services (not verified, as ingress-nginx's default).
+    let forwardAuthTLS: NIOSSLContext?
 
     /// `serverTLS` makes the server TLS configuration of this engine (certificate by SNI,
     /// ALPN) from an initial certificate; authorities derive their contexts from it.
@@ -87,6 +89,18 @@ final class EngineState: Sendable {
             }
         }
         self.clientAuth = clientAuth
+        let authOverTLS =
+            configuration.routes.rules.contains { $0.target.forwardAuth?.tls == true }
+            || configuration.routes.defaultTarget?.forwardAuth?.tls == true
+        if authOverTLS {
+            var client = TLSConfiguration.makeClientConfiguration()
+            client.minimumTLSVersion = .tlsv12
+            client.certificateVerification = .none
+            client.applicationProtocols = ["http/1.1"]
+            self.forwardAuthTLS = try NIOSSLContext(configuration: client)
+        } else {
+            self.forwardAuthTLS = nil
+        }
     }
 }
 

@@ -183,6 +183,8 @@ public struct HTTPRoute: Sendable {
     public var rewrite: PathRewrite?
     /// A request for `/` is redirected (302) to this path (ingress-nginx `app-root`).
     public var appRoot: String?
+    /// An auth service asked before proxying (ingress-nginx `auth-url`).
+    public var forwardAuth: ForwardAuth?
 
     /// Creates a route target.
     public init(
@@ -199,7 +201,8 @@ public struct HTTPRoute: Sendable {
         clientCertificate: String? = nil,
         rateLimit: RateLimit? = nil,
         rewrite: PathRewrite? = nil,
-        appRoot: String? = nil
+        appRoot: String? = nil,
+        forwardAuth: ForwardAuth? = nil
     ) {
         self.service = service
         self.pool = pool
@@ -215,6 +218,7 @@ public struct HTTPRoute: Sendable {
         self.rateLimit = rateLimit
         self.rewrite = rewrite
         self.appRoot = appRoot
+        self.forwardAuth = forwardAuth
     }
 }
 

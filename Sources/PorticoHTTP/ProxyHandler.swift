@@ -485,7 +485,83 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.firstEndpoint = self.pool.nextIndex(pool: route.pool, count: upstreamPool.endpoints.count)
         self.phase = .connecting
         self.setDeadline(nil)
+        if let auth = route.forwardAuth {
+            return self.authorize(auth, original: incoming, host: facts.host ?? "", state: state)
+        }
         self.connectUpstream()
+    }
+
+    /// Asks the auth service first (ingress-nginx `auth-url`); the request waits in the
+    /// connecting phase (its body queued, reads withheld) and goes upstream on a 2xx.
+    private func authorize(_ auth: ForwardAuth, original: HTTPRequestHead, host: String, state: EngineState) {
+        guard let route = self.route else { return }
+        let exchange = self.exchange
+        let scheme = self.isTLS ? "https" : "http"
+        let originalURL = "\(scheme)://\(host)\(original.uri)"
+        ForwardAuthClient.request(
+            auth,
+            original: original,
+            originalURL: originalURL,
+            clientAddress: self.forwarding.clientAddress,
+            scheme: scheme,
+            host: host,
+            timeout: route.connectTimeout + route.readTimeout,
+            tlsContext: auth.tls ? state.forwardAuthTLS : nil,
+            eventLoop: self.context.eventLoop
+        ).assumeIsolated().whenComplete { result in
+            // The client may have gone, or this exchange ended, meanwhile.
+            guard self.exchange == exchange, self.phase == .connecting, self.context != nil else { return }
+            switch result {
+            case .success(let answer) where answer.status.code >= 200 && answer.status.code < 300:
+                for name in auth.responseHeaders {
+                    let values = answer.headers[name]
+                    guard !values.isEmpty else { continue }
+                    self.requestHead?.headers.remove(name: name)
+                    for value in values { self.requestHead?.headers.add(name: name, value: value) }
+                }
+                self.connectUpstream()
+            case .success(let answer) where answer.status == .unauthorized:
+                if let signin = auth.signin {
+                    let separator = signin.contains("?") ? "&" : "?"
+                    let target = signin + separator + "rd=" + Self.percentEncoded(originalURL)
+                    return self.respondLocally(.found, "authentication required: \(target)\n", location: target)
+                }
+                self.respondLocally(
+                    .unauthorized,
+                    "401 unauthorized (by the auth service)\n",
+                    extraHeaders: answer.headers["www-authenticate"].map { ("www-authenticate", $0) }
+                )
+            case .success(let answer) where answer.status == .forbidden:
+                self.respondLocally(.forbidden, "403 forbidden (by the auth service)\n")
+            case .success(let answer):
+                self.respondLocally(
+                    .internalServerError,
+                    "500: the auth service answered \(answer.status.code), not 2xx, 401 or 403\n"
+                )
+            case .failure(let error):
+                self.pool.metrics.countUpstreamError(service: route.service, reason: "auth")
+                self.respondLocally(.internalServerError, "500: the auth service could not be asked (\(error))\n")
+            }
+        }
+    }
+
+    /// A URL as a query parameter value (RFC 3986 unreserved characters kept).
+    private static func percentEncoded(_ text: String) -> String {
+        var result = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
+                result.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF".utf8)
+                result += "%"
+                result.unicodeScalars.append(Unicode.Scalar(hex[Int(byte >> 4)]))
+                result.unicodeScalars.append(Unicode.Scalar(hex[Int(byte & 0xf)]))
+            }
+        }
+        return result
     }
 
     /// Whether the client may use a route limited to `ranges`. The client is the peer address
@@ -764,7 +840,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         _ status: HTTPResponseStatus,
         _ message: String,
         location: String? = nil,
-        forceClose: Bool = false
+        forceClose: Bool = false,
+        extraHeaders: [(String, String)] = []
     ) {
         self.dropUpstream()
         self.pending.removeAll()
@@ -779,6 +856,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         headers.add(name: "content-type", value: "text/plain; charset=utf-8")
         headers.add(name: "content-length", value: String(message.utf8.count))
         if let location { headers.add(name: "location", value: location) }
+        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         if self.closeAfterResponse && !self.isHTTP2Stream { headers.add(name: "connection", value: "close") }
         let body = self.context.channel.allocator.buffer(string: message)
         self.context.write(
@@ -820,6 +898,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             self.setDeadline(.now() + self.limits.idleTimeout)
             if !self.pipelined.isEmpty || self.pipelinedError != nil {
                 self.drainPipelined()
+            } else if self.downstreamReadPending {
+                // A read withheld while connecting (the exchange ended without an upstream:
+                // an auth refusal, a 502) is issued now, or the next request is never read.
+                self.downstreamReadPending = false
+                self.context.read()
             }
         }
     }

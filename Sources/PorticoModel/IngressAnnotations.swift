@@ -40,9 +40,9 @@ public enum IngressAnnotations {
         "use-regex": .enforced,
         "affinity": .validatedOnly,
         "session-cookie-name": .validatedOnly,
-        "auth-url": .validatedOnly,
-        "auth-signin": .validatedOnly,
-        "auth-response-headers": .validatedOnly,
+        "auth-url": .enforced,
+        "auth-signin": .enforced,
+        "auth-response-headers": .enforced,
     ]
 
     /// Parses the annotations of one Ingress. Problems are returned as diagnostics that

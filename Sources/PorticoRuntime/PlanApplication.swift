@@ -54,7 +54,10 @@ enum PlanApplication {
                     rewrite: policy.rewriteTarget.flatMap { target in
                         backend.path.flatMap { try? PathPattern($0) }.map { PathRewrite(pattern: $0, target: target) }
                     },
-                    appRoot: policy.appRoot
+                    appRoot: policy.appRoot,
+                    forwardAuth: policy.authURL.flatMap {
+                        ForwardAuth(url: $0, signin: policy.authSignin, responseHeaders: policy.authResponseHeaders)
+                    }
                 )
             }
             let certificates = (plan.certificates[className] ?? []).map { served in

@@ -164,6 +164,9 @@ extension PorticoHTTPEngineTests {
                 let failed = try await client.readResponse()
                 #expect(failed.status == 502)
                 #expect(failed.body.contains("upstream connect failed for service \"default/dead\""))
+                // The connection is read again after a 502 (the read withheld while connecting).
+                try await client.send("GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await client.readResponse().status == 200)
                 await client.close()
             }
         }

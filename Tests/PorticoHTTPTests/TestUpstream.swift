@@ -9,7 +9,8 @@ import Synchronization
 ///
 /// Paths: `/count` consumes the request body and answers `received N`; `/download?n=N`
 /// streams N bytes (chunked); `/chunked` answers in three chunks; `/slow` never answers;
-/// `/drop-next` answers, then closes the connection when the next request arrives on it;
+/// `/auth` is a forward-auth service (403 when the original URI contains `deny`, 401 for
+/// `login`, 502 for `broken`, else 200 with `x-auth-user: alice`); `/drop-next` answers, then closes the connection when the next request arrives on it;
 /// `/ws` with `Upgrade: echo` switches to a raw byte echo; anything else answers
 /// `upstream NAME METHOD URI` followed by the request headers, one per line.
 final class TestUpstream: Sendable {
@@ -94,6 +95,31 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
             self.send(context: context, head: head, body: "dropping the next request")
         case "/count":
             self.send(context: context, head: head, body: "received \(self.received)")
+        case "/auth":
+            // A forward-auth service: the verdict depends on the original request's URI.
+            let original = head.headers.first(name: "x-original-uri") ?? ""
+            let seen =
+                "method=\(head.headers.first(name: "x-original-method") ?? "") url=\(head.headers.first(name: "x-original-url") ?? "")"
+            if original.contains("deny") {
+                self.send(context: context, head: head, body: seen, status: .forbidden)
+            } else if original.contains("login") {
+                self.send(
+                    context: context,
+                    head: head,
+                    body: seen,
+                    status: .unauthorized,
+                    extra: [("www-authenticate", "Basic realm=\"t\"")]
+                )
+            } else if original.contains("broken") {
+                self.send(context: context, head: head, body: seen, status: .badGateway)
+            } else {
+                self.send(
+                    context: context,
+                    head: head,
+                    body: seen,
+                    extra: [("x-auth-user", "alice"), ("x-auth-other", "no")]
+                )
+            }
         case "/chunked":
             var headers = HTTPHeaders()
             headers.add(name: "transfer-encoding", value: "chunked")
@@ -123,13 +149,19 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
         }
     }
 
-    private func send(context: ChannelHandlerContext, head: HTTPRequestHead, body: String) {
-        var headers = HTTPHeaders()
+    private func send(
+        context: ChannelHandlerContext,
+        head: HTTPRequestHead,
+        body: String,
+        status: HTTPResponseStatus = .ok,
+        extra: [(String, String)] = []
+    ) {
+        var headers = HTTPHeaders(extra)
         headers.add(name: "content-length", value: String(body.utf8.count))
         headers.add(name: "keep-alive", value: "timeout=5")
         headers.add(name: "x-upstream", value: self.name)
         context.write(
-            self.wrapOutboundOut(.head(.init(version: .http1_1, status: .ok, headers: headers))),
+            self.wrapOutboundOut(.head(.init(version: .http1_1, status: status, headers: headers))),
             promise: nil
         )
         context.write(self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)

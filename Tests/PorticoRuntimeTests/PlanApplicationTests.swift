@@ -62,6 +62,9 @@ private let manifests = """
         nginx.ingress.kubernetes.io/rewrite-target: /$1
         nginx.ingress.kubernetes.io/app-root: /start
         nginx.ingress.kubernetes.io/auth-tls-verify-client: optional_no_ca
+        nginx.ingress.kubernetes.io/auth-url: http://auth.example.test:4180/oauth2/auth
+        nginx.ingress.kubernetes.io/auth-signin: https://auth.example.test/oauth2/start
+        nginx.ingress.kubernetes.io/auth-response-headers: "x-auth-request-user, x-auth-request-email"
     spec:
       ingressClassName: portico
       rules:
@@ -95,6 +98,9 @@ private let manifests = """
         #expect(route.clientCertificate == "optional_no_ca:")
         #expect(configuration.clientCertificateAuthorities.map(\.serverNames) == [["secure.example.test"]])
         #expect(configuration.clientCertificateAuthorities.first?.mode == .optionalNoCA)
+        #expect(route.forwardAuth?.url == "http://auth.example.test:4180/oauth2/auth")
+        #expect(route.forwardAuth?.signin == "https://auth.example.test/oauth2/start")
+        #expect(route.forwardAuth?.responseHeaders == ["x-auth-request-user", "x-auth-request-email"])
     }
 
     @Test func l4ListenersCarryProxyProtocolSettings() {
