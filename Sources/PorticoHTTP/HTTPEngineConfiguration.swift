@@ -185,6 +185,10 @@ public struct HTTPRoute: Sendable {
     public var appRoot: String?
     /// An auth service asked before proxying (ingress-nginx `auth-url`).
     public var forwardAuth: ForwardAuth?
+    /// Round robin (default) or least requests in progress.
+    public var loadBalancing: LoadBalancing
+    /// Sticky sessions by cookie (ingress-nginx `affinity: cookie`).
+    public var affinity: CookieAffinity?
 
     /// Creates a route target.
     public init(
@@ -202,7 +206,9 @@ public struct HTTPRoute: Sendable {
         rateLimit: RateLimit? = nil,
         rewrite: PathRewrite? = nil,
         appRoot: String? = nil,
-        forwardAuth: ForwardAuth? = nil
+        forwardAuth: ForwardAuth? = nil,
+        loadBalancing: LoadBalancing = .roundRobin,
+        affinity: CookieAffinity? = nil
     ) {
         self.service = service
         self.pool = pool
@@ -219,6 +225,8 @@ public struct HTTPRoute: Sendable {
         self.rewrite = rewrite
         self.appRoot = appRoot
         self.forwardAuth = forwardAuth
+        self.loadBalancing = loadBalancing
+        self.affinity = affinity
     }
 }
 

@@ -62,6 +62,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     private var endpoints: [UpstreamEndpoint] = []
     private var upstreamTLS: UpstreamTLSContext?
     private var firstEndpoint = 0
+    /// The order to try endpoints in, when not plain round robin from ``firstEndpoint``.
+    private var order: [Int]?
+    /// The endpoint of the current connect attempt.
+    private var currentEndpoint: UpstreamEndpoint?
+    /// The endpoint counted as busy for least-requests balancing.
+    private var countedEndpoint: UpstreamEndpoint?
+    /// A `Set-Cookie` for the response (cookie affinity, when the client's cookie did not name
+    /// the endpoint used).
+    private var affinityCookie: String?
+    /// The endpoint the client's affinity cookie names.
+    private var stickyEndpoint: UpstreamEndpoint?
     private var attempts = 0
     private var isIdempotent = false
     private var isUpgradeRequest = false
@@ -483,6 +494,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.endpoints = upstreamPool.endpoints
         self.upstreamTLS = state.upstreamTLS[route.pool]
         self.firstEndpoint = self.pool.nextIndex(pool: route.pool, count: upstreamPool.endpoints.count)
+        self.affinityCookie = nil
+        self.stickyEndpoint = nil
+        var preferred: Int?
+        if let affinity = route.affinity, let value = affinity.value(in: incoming.headers) {
+            preferred = upstreamPool.endpoints.firstIndex { CookieAffinity.value(for: $0) == value }
+            self.stickyEndpoint = preferred.map { upstreamPool.endpoints[$0] }
+        }
+        self.order = self.pool.health.order(
+            upstreamPool.endpoints,
+            start: self.firstEndpoint,
+            balancing: route.loadBalancing,
+            preferred: preferred,
+            now: .now()
+        )
         self.phase = .connecting
         self.setDeadline(nil)
         if let auth = route.forwardAuth {
@@ -619,7 +644,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
 
     private func connectUpstream() {
         guard let route = self.route else { return }
-        let endpoint = self.endpoints[(self.firstEndpoint + self.attempts) % self.endpoints.count]
+        let index =
+            self.order.map { $0[self.attempts % $0.count] } ?? (self.firstEndpoint + self.attempts)
+            % self.endpoints.count
+        let endpoint = self.endpoints[index]
+        self.currentEndpoint = endpoint
         let key = UpstreamKey(endpoint: endpoint, tls: self.upstreamTLS.map { ObjectIdentifier($0.context) })
         self.attempts += 1
         if !self.forceNewConnection, let connection = self.pool.takeIdle(key) {
@@ -635,12 +664,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         connecting.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let connection):
+                self.pool.health.connectSucceeded(endpoint)
                 if self.exchange == exchange && self.phase == .connecting {
                     self.attach(connection)
                 } else {
                     self.pool.release(connection, limits: limits)
                 }
             case .failure(let error):
+                self.pool.health.connectFailed(endpoint, now: .now())
                 guard self.exchange == exchange && self.phase == .connecting else { return }
                 let bound = min(self.limits.maxConnectAttempts, self.endpoints.count)
                 if self.isIdempotent && self.attempts < bound {
@@ -667,6 +698,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.upstream = connection
         connection.owner = self
         self.phase = .proxying
+        if let endpoint = self.currentEndpoint, let route = self.route {
+            if route.loadBalancing == .leastRequests {
+                self.pool.health.started(endpoint)
+                self.countedEndpoint = endpoint
+            }
+            if let affinity = route.affinity, self.stickyEndpoint != endpoint {
+                self.affinityCookie = affinity.setCookie(for: endpoint)
+            }
+        }
         if self.downstreamIsWritable { connection.resumeReading() }
         connection.write(.head(head))
         while let part = self.pending.popFirst() {
@@ -718,6 +758,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
                     head.headers.add(name: "connection", value: "close")
                 }
             }
+            if let cookie = self.affinityCookie {
+                head.headers.add(name: "set-cookie", value: cookie)
+            }
             self.context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         case .body(let buffer):
             self.context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
@@ -766,6 +809,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     }
 
     private func releaseUpstream() {
+        self.uncountEndpoint()
         guard let upstream = self.upstream else { return }
         self.upstream = nil
         if self.upstreamReusable {
@@ -776,7 +820,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         }
     }
 
+    /// Ends the least-requests count of the exchange's endpoint.
+    private func uncountEndpoint() {
+        guard let endpoint = self.countedEndpoint else { return }
+        self.countedEndpoint = nil
+        self.pool.health.finished(endpoint)
+    }
+
     private func dropUpstream() {
+        self.uncountEndpoint()
         guard let upstream = self.upstream else { return }
         self.upstream = nil
         upstream.owner = nil
@@ -784,6 +836,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     }
 
     private func installTunnel() {
+        self.uncountEndpoint()
         guard let upstream = self.upstream, let upstreamChannel = upstream.channel else { return self.closeNow() }
         self.phase = .upgraded
         self.upstream = nil

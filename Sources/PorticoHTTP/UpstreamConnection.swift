@@ -128,6 +128,8 @@ final class UpstreamConnectionPool {
     let metrics: LoopMetrics
     private var idle: [UpstreamKey: [UpstreamConnection]] = [:]
     private var cursors: [String: Int] = [:]
+    /// Ejections and requests in progress, by endpoint, on this loop.
+    var health = EndpointHealth()
     private var sweeper: RepeatedTask?
     private var idleTimeout = TimeAmount.seconds(60)
 

@@ -38,8 +38,11 @@ public enum IngressAnnotations {
         "rewrite-target": .enforced,
         "app-root": .enforced,
         "use-regex": .enforced,
-        "affinity": .validatedOnly,
-        "session-cookie-name": .validatedOnly,
+        "affinity": .enforced,
+        "session-cookie-name": .enforced,
+        "session-cookie-path": .enforced,
+        "session-cookie-max-age": .enforced,
+        "load-balance": .enforced,
         "auth-url": .enforced,
         "auth-signin": .enforced,
         "auth-response-headers": .enforced,
@@ -205,9 +208,33 @@ public enum IngressAnnotations {
         if let value = boolean("use-regex") { policy.useRegex = value }
         if let value = metadata.annotations[prefix + "affinity"] {
             if value == "cookie" {
-                policy.affinityCookie = metadata.annotations[prefix + "session-cookie-name"] ?? "INGRESSCOOKIE"
+                let name = metadata.annotations[prefix + "session-cookie-name"] ?? "INGRESSCOOKIE"
+                let separators = Set("()<>@,;:\\\"/[]?={} \t")
+                if name.isEmpty || name.contains(where: { separators.contains($0) || !$0.isASCII || $0.isNewline }) {
+                    report(.error, "session-cookie-name", "\"\(name)\" is not a cookie name (RFC 6265 token)")
+                } else {
+                    policy.affinityCookie = name
+                }
+                if let path = metadata.annotations[prefix + "session-cookie-path"] {
+                    if path.hasPrefix("/") && !path.contains(where: { $0 == ";" || $0.isWhitespace }) {
+                        policy.affinityCookiePath = path
+                    } else {
+                        report(
+                            .error,
+                            "session-cookie-path",
+                            "\"\(path)\" must be a path starting with /, without ; or spaces"
+                        )
+                    }
+                }
+                policy.affinityCookieMaxAge = integer("session-cookie-max-age", 1...315_360_000)
             } else {
                 report(.error, "affinity", "\"\(value)\": only \"cookie\" affinity exists")
+            }
+        }
+        if let value = metadata.annotations[prefix + "load-balance"] {
+            switch value {
+            case "round_robin", "ewma": policy.loadBalance = value
+            default: report(.error, "load-balance", "\"\(value)\" must be round_robin or ewma")
             }
         }
         if let value = metadata.annotations[prefix + "auth-url"] {
@@ -272,6 +299,12 @@ public struct IngressPolicy: Hashable, Sendable, Codable {
     public var useRegex = false
     /// The cookie name for sticky sessions, when `affinity: cookie`.
     public var affinityCookie: String?
+    /// `session-cookie-path`; nil = `/`.
+    public var affinityCookiePath: String?
+    /// `session-cookie-max-age` in seconds; nil = a session cookie.
+    public var affinityCookieMaxAge: Int?
+    /// `load-balance`: `round_robin` (nil) or `ewma` (served as least requests in progress).
+    public var loadBalance: String?
     public var authURL: String?
     public var authSignin: String?
     public var authResponseHeaders: [String] = []

@@ -57,6 +57,14 @@ enum PlanApplication {
                     appRoot: policy.appRoot,
                     forwardAuth: policy.authURL.flatMap {
                         ForwardAuth(url: $0, signin: policy.authSignin, responseHeaders: policy.authResponseHeaders)
+                    },
+                    loadBalancing: policy.loadBalance == "ewma" ? .leastRequests : .roundRobin,
+                    affinity: policy.affinityCookie.map {
+                        CookieAffinity(
+                            name: $0,
+                            path: policy.affinityCookiePath ?? "/",
+                            maxAge: policy.affinityCookieMaxAge
+                        )
                     }
                 )
             }
