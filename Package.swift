@@ -118,6 +118,7 @@ let package = Package(
                 "PorticoModel",
                 "PorticoPlan",
                 "PorticoRuntime",
+                "PorticoHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -21,6 +21,7 @@ final class EngineState: Sendable {
     let clientAuth: ServerNameMap<ClientAuthContext>
     /// TLS to `https://` auth services (not verified, as ingress-nginx's default).
     let forwardAuthTLS: NIOSSLContext?
+    let accessLog: AccessLog?
 
     /// `serverTLS` makes the server TLS configuration of this engine (certificate by SNI,
     /// ALPN) from an initial certificate; authorities derive their contexts from it.
@@ -29,6 +30,7 @@ final class EngineState: Sendable {
         serverTLS: (CertificateStore.Entry) -> TLSConfiguration = { _ in .makeClientConfiguration() }
     ) throws {
         self.routes = configuration.routes
+        self.accessLog = configuration.accessLog
         self.pools = configuration.pools
         self.limits = configuration.limits
         self.trustedProxies = configuration.trustedProxies

@@ -22,6 +22,8 @@ public struct HTTPEngineConfiguration: Sendable {
     public var trustedProxies: [IPAddressRange]
     /// Offer `h2` by ALPN on TLS listeners. Read when the first TLS listener is created.
     public var enableHTTP2: Bool
+    /// Where a line per request goes; nil = no access log.
+    public var accessLog: AccessLog?
     /// Server names whose TLS handshakes ask for a client certificate (ingress-nginx
     /// `auth-tls-*`). Routes name the authority they need in ``HTTPRoute/clientCertificate``.
     public var clientCertificateAuthorities: [ClientCertificateAuthority]
@@ -36,7 +38,8 @@ public struct HTTPEngineConfiguration: Sendable {
         limits: HTTPLimits = HTTPLimits(),
         trustedProxies: [IPAddressRange] = [],
         enableHTTP2: Bool = true,
-        clientCertificateAuthorities: [ClientCertificateAuthority] = []
+        clientCertificateAuthorities: [ClientCertificateAuthority] = [],
+        accessLog: AccessLog? = nil
     ) {
         self.listeners = listeners
         self.certificates = certificates
@@ -47,6 +50,7 @@ public struct HTTPEngineConfiguration: Sendable {
         self.trustedProxies = trustedProxies
         self.enableHTTP2 = enableHTTP2
         self.clientCertificateAuthorities = clientCertificateAuthorities
+        self.accessLog = accessLog
     }
 }
 

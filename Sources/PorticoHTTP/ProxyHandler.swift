@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 import PorticoRouting
@@ -73,6 +74,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     private var affinityCookie: String?
     /// The endpoint the client's affinity cookie names.
     private var stickyEndpoint: UpstreamEndpoint?
+    /// The access log line of the current exchange, when the access log is on.
+    private var logEntry: AccessLogEntry?
+    private var accessLog: AccessLog?
     private var attempts = 0
     private var isIdempotent = false
     private var isUpgradeRequest = false
@@ -166,6 +170,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if self.logEntry != nil {
+            // The client went away before its response ended (nginx's 499 when nothing was sent).
+            if !self.responseStarted { self.logEntry?.status = 499 }
+            self.writeLogEntry()
+        }
         self.releaseSlot()
         self.phase = .closing
         self.cancelTimer()
@@ -338,6 +347,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.releaseSlot()
         self.exchange &+= 1
         self.route = nil
+        self.currentEndpoint = nil
         if self.firstRequest, self.carried?.value != nil, let context = self.context {
             // Plain HTTP: this handler was added before the PROXY header arrived.
             self.resolveClient(context: context, state: self.core.state)
@@ -378,6 +388,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
 
         let state = self.core.state
         self.limits = state.limits
+        self.accessLog = state.accessLog
+        if state.accessLog != nil {
+            self.logEntry = AccessLogEntry(
+                started: .now(),
+                time: Date(),
+                client: self.forwarding.clientAddress,
+                method: incoming.method.rawValue,
+                uri: incoming.uri,
+                host: facts.host ?? "",
+                httpVersion: self.isHTTP2Stream ? "HTTP/2" : "HTTP/\(incoming.version.major).\(incoming.version.minor)",
+                service: ""
+            )
+        }
         guard let route = state.routes.lookup(host: facts.host.map { Substring($0) }, path: Substring(incoming.uri))
         else {
             return self.respondLocally(
@@ -761,8 +784,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             if let cookie = self.affinityCookie {
                 head.headers.add(name: "set-cookie", value: cookie)
             }
+            self.logEntry?.status = Int(head.status.code)
             self.context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         case .body(let buffer):
+            self.logEntry?.bytesSent += buffer.readableBytes
             self.context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         case .end(let trailers):
             if self.responseIsSwitching {
@@ -820,6 +845,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         }
     }
 
+    /// Writes the exchange's access log line, once.
+    private func writeLogEntry() {
+        guard var entry = self.logEntry else { return }
+        self.logEntry = nil
+        entry.service = self.route?.service ?? ""
+        entry.upstream = self.currentEndpoint?.description ?? ""
+        self.accessLog?.record(entry)
+    }
+
     /// Ends the least-requests count of the exchange's endpoint.
     private func uncountEndpoint() {
         guard let endpoint = self.countedEndpoint else { return }
@@ -836,6 +870,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     }
 
     private func installTunnel() {
+        self.writeLogEntry()
         self.uncountEndpoint()
         guard let upstream = self.upstream, let upstreamChannel = upstream.channel else { return self.closeNow() }
         self.phase = .upgraded
@@ -870,6 +905,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     // MARK: Responses
 
     private func writeResponseEnd(_ trailers: HTTPHeaders?) {
+        self.writeLogEntry()
         self.route = nil
         if self.closeAfterResponse {
             self.writeLastAndClose(.end(trailers))
@@ -901,6 +937,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.requestHead = nil
         self.responseStarted = true
         self.pool.metrics.countRequest(service: self.route?.service ?? "", status: status)
+        if self.logEntry != nil {
+            self.logEntry?.status = Int(status.code)
+            self.logEntry?.bytesSent = message.utf8.count
+            self.writeLogEntry()
+        }
         if forceClose || (!self.requestEnded && self.requestHasBody) {
             self.closeAfterResponse = true
         }

@@ -4,7 +4,7 @@ import Metrics
 import NIOConcurrencyHelpers
 public import NIOCore
 import NIOPosix
-import PorticoHTTP
+public import PorticoHTTP
 import PorticoL4
 import PorticoModel
 import PorticoPlan
@@ -23,6 +23,8 @@ public struct RuntimeOptions: Sendable {
     public var pollInterval: Duration
     /// How long in-flight requests may take to finish on shutdown.
     public var drainTimeout: TimeAmount
+    /// A line per HTTP request, when set.
+    public var accessLog: AccessLog?
 
     public init(
         paths: [String],
@@ -31,7 +33,8 @@ public struct RuntimeOptions: Sendable {
         adminHost: String = "127.0.0.1",
         adminPort: Int = 9090,
         pollInterval: Duration = .seconds(1),
-        drainTimeout: TimeAmount = .seconds(10)
+        drainTimeout: TimeAmount = .seconds(10),
+        accessLog: AccessLog? = nil
     ) {
         self.paths = paths
         self.stateDirectory = stateDirectory
@@ -40,6 +43,7 @@ public struct RuntimeOptions: Sendable {
         self.adminPort = adminPort
         self.pollInterval = pollInterval
         self.drainTimeout = drainTimeout
+        self.accessLog = accessLog
     }
 }
 
@@ -126,7 +130,8 @@ public final class PorticoRuntime: ServiceLifecycle.Service, Sendable {
 
     /// Applies a valid plan: engines per class are created, reconfigured or shut down.
     private func apply(_ plan: Plan) async throws {
-        let configurations = PlanApplication.engineConfigurations(plan)
+        var configurations = PlanApplication.engineConfigurations(plan)
+        for className in configurations.keys { configurations[className]?.accessLog = options.accessLog }
         var engines = state.withLockedValue { $0.engines }
         for (className, engine) in engines where configurations[className] == nil {
             await engine.shutdown(gracePeriod: options.drainTimeout)

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Metrics
 import NIOPosix
+import PorticoHTTP
 import PorticoRuntime
 import Prometheus
 import ServiceLifecycle
@@ -26,9 +27,18 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds in-flight requests get to finish on shutdown.")
     var drainTimeout: Int = 10
 
+    @Option(help: "Write a line per HTTP request to this file, or - for standard output (default: no access log).")
+    var accessLog: String?
+
+    @Option(help: "Access log format: json or logfmt.")
+    var accessLogFormat: String = "json"
+
     func validate() throws {
         guard adminAddress != nil else { throw ValidationError("--admin must be ADDRESS:PORT, e.g. 127.0.0.1:9090") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard AccessLog.Format(rawValue: accessLogFormat) != nil else {
+            throw ValidationError("--access-log-format must be json or logfmt, not \(accessLogFormat)")
+        }
     }
 
     var adminAddress: (String, Int)? {
@@ -51,6 +61,15 @@ struct Serve: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "portico")
         let (adminHost, adminPort) = adminAddress ?? ("127.0.0.1", 9090)
+        let requestLog: AccessLog?
+        do {
+            let format = AccessLog.Format(rawValue: accessLogFormat) ?? .json
+            requestLog = try accessLog.map { try AccessLog(path: $0, format: format) }
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode(1)
+        }
+        defer { requestLog?.close() }
         let runtime = PorticoRuntime(
             options: RuntimeOptions(
                 paths: manifests.paths,
@@ -58,7 +77,8 @@ struct Serve: AsyncParsableCommand {
                 node: node,
                 adminHost: adminHost,
                 adminPort: adminPort,
-                drainTimeout: .seconds(Int64(drainTimeout))
+                drainTimeout: .seconds(Int64(drainTimeout)),
+                accessLog: requestLog
             ),
             group: MultiThreadedEventLoopGroup.singleton,
             registry: registry,
