@@ -56,6 +56,8 @@ public struct CookieAffinity: Sendable, Hashable {
 }
 
 /// Per event loop: requests in progress by endpoint (least-requests) and passive ejection.
+/// Endpoints that fail an active health check (``HealthChecker``) are passed in as `down`
+/// and treated like ejected ones.
 ///
 /// An endpoint whose connect fails is ejected for 1 s, doubling with each further consecutive
 /// failure up to 30 s; a successful connect clears it. Ejected endpoints are tried last, so a
@@ -76,10 +78,10 @@ struct EndpointHealth {
         return ejection.until > now
     }
 
-    mutating func connectFailed(_ endpoint: UpstreamEndpoint, now: NIODeadline) {
+    mutating func connectFailed(_ endpoint: UpstreamEndpoint, now: NIODeadline, base: TimeAmount = .seconds(1)) {
         let failures = (self.ejected[endpoint]?.failures ?? 0) + 1
-        let seconds = min(30, 1 << min(failures - 1, 5))
-        self.ejected[endpoint] = Ejection(failures: failures, until: now + .seconds(Int64(seconds)))
+        let factor = min(30, 1 << min(failures - 1, 5))
+        self.ejected[endpoint] = Ejection(failures: failures, until: now + base * Int64(factor))
     }
 
     mutating func connectSucceeded(_ endpoint: UpstreamEndpoint) {
@@ -103,9 +105,10 @@ struct EndpointHealth {
         start: Int,
         balancing: LoadBalancing,
         preferred: Int?,
-        now: NIODeadline
+        now: NIODeadline,
+        down: Set<UpstreamEndpoint> = []
     ) -> [Int]? {
-        if preferred == nil && balancing == .roundRobin && self.ejected.isEmpty { return nil }
+        if preferred == nil && balancing == .roundRobin && self.ejected.isEmpty && down.isEmpty { return nil }
         var order = (0..<endpoints.count).map { (start + $0) % endpoints.count }
         if balancing == .leastRequests {
             // Stable: ties keep the round-robin order.
@@ -120,10 +123,13 @@ struct EndpointHealth {
             order.remove(at: position)
             order.insert(preferred, at: 0)
         }
-        if !self.ejected.isEmpty {
-            let healthy = order.filter { !self.isEjected(endpoints[$0], now: now) }
+        if !self.ejected.isEmpty || !down.isEmpty {
+            func usable(_ index: Int) -> Bool {
+                !down.contains(endpoints[index]) && !self.isEjected(endpoints[index], now: now)
+            }
+            let healthy = order.filter(usable)
             if healthy.count != order.count {
-                order = healthy + order.filter { self.isEjected(endpoints[$0], now: now) }
+                order = healthy + order.filter { !usable($0) }
             }
         }
         return order

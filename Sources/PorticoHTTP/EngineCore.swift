@@ -121,9 +121,12 @@ final class EngineCore: Sendable {
     let openConnections: Meter
     /// Per-client counters of the routes' rate limits; they outlive reloads.
     let rateLimiter = RateLimiter()
+    /// Active health checks of the pools that ask for them.
+    let healthChecker: HealthChecker
 
-    init(logger: Logger, state: EngineState, metricsFactory: any MetricsFactory) {
+    init(logger: Logger, state: EngineState, metricsFactory: any MetricsFactory, group: any EventLoopGroup) {
         self.logger = logger
+        self.healthChecker = HealthChecker(group: group, logger: logger, metricsFactory: metricsFactory)
         self.stateBox = NIOLockedValueBox(state)
         self.upstreamPools = UpstreamPoolRegistry(metricsFactory: metricsFactory)
         self.openConnections = Meter(label: MetricNames.openConnections, dimensions: [], factory: metricsFactory)

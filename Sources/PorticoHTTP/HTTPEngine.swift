@@ -61,7 +61,8 @@ public final class HTTPEngine: Sendable {
         self.core = EngineCore(
             logger: logger,
             state: try! EngineState(HTTPEngineConfiguration()),
-            metricsFactory: metricsFactory ?? MetricsSystem.factory
+            metricsFactory: metricsFactory ?? MetricsSystem.factory,
+            group: group
         )
     }
 
@@ -122,6 +123,7 @@ public final class HTTPEngine: Sendable {
             throw error
         }
         self.core.replaceState(state)
+        self.updateHealthChecks(configuration, state: state)
         var removed: [any Channel] = []
         self.listeners.withLockedValue { listeners in
             for (listener, channel) in listeners where !wanted.contains(listener) {
@@ -161,7 +163,26 @@ public final class HTTPEngine: Sendable {
         for (_, channel) in remaining {
             try? await channel.close()
         }
+        self.core.healthChecker.stopAll()
         await self.core.upstreamPools.closeAll()
+    }
+
+    private func updateHealthChecks(_ configuration: HTTPEngineConfiguration, state: EngineState) {
+        var targets: [HealthChecker.Target] = []
+        for (id, pool) in configuration.pools {
+            guard let check = pool.healthCheck else { continue }
+            for endpoint in pool.endpoints {
+                targets.append(
+                    HealthChecker.Target(
+                        endpoint: endpoint,
+                        check: check,
+                        service: id,
+                        tlsPool: state.upstreamTLS[id] == nil ? nil : id
+                    )
+                )
+            }
+        }
+        self.core.healthChecker.update(targets, tls: state.upstreamTLS)
     }
 
     // MARK: Listeners

@@ -279,11 +279,14 @@ public struct UpstreamPool: Sendable {
     public var endpoints: [UpstreamEndpoint]
     /// TLS to the endpoints (ingress-nginx `backend-protocol: HTTPS`); `nil` = plain HTTP/1.1.
     public var tls: UpstreamTLS?
+    /// Active probing of the endpoints; those failing it are tried last.
+    public var healthCheck: HealthCheck?
 
     /// Creates a pool.
-    public init(endpoints: [UpstreamEndpoint], tls: UpstreamTLS? = nil) {
+    public init(endpoints: [UpstreamEndpoint], tls: UpstreamTLS? = nil, healthCheck: HealthCheck? = nil) {
         self.endpoints = endpoints
         self.tls = tls
+        self.healthCheck = healthCheck
     }
 }
 
@@ -339,6 +342,9 @@ public struct HTTPLimits: Sendable {
     public var maxConnectAttempts: Int
     /// Concurrent streams per HTTP/2 connection (advertised and enforced).
     public var maxConcurrentStreams: Int
+    /// How long an endpoint whose connect failed is tried last; doubled per further
+    /// consecutive failure, up to 30 times this.
+    public var ejectionTime: TimeAmount
 
     /// Creates limits; defaults follow nginx's.
     public init(
@@ -350,7 +356,8 @@ public struct HTTPLimits: Sendable {
         maxIdleUpstreamConnectionsPerEndpoint: Int = 64,
         upstreamIdleTimeout: TimeAmount = .seconds(60),
         maxConnectAttempts: Int = 3,
-        maxConcurrentStreams: Int = 100
+        maxConcurrentStreams: Int = 100,
+        ejectionTime: TimeAmount = .seconds(1)
     ) {
         self.headerReadTimeout = headerReadTimeout
         self.idleTimeout = idleTimeout
@@ -361,5 +368,6 @@ public struct HTTPLimits: Sendable {
         self.upstreamIdleTimeout = upstreamIdleTimeout
         self.maxConnectAttempts = maxConnectAttempts
         self.maxConcurrentStreams = maxConcurrentStreams
+        self.ejectionTime = ejectionTime
     }
 }

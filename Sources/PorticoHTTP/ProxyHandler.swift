@@ -529,7 +529,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             start: self.firstEndpoint,
             balancing: route.loadBalancing,
             preferred: preferred,
-            now: .now()
+            now: .now(),
+            down: upstreamPool.healthCheck == nil ? [] : self.core.healthChecker.down
         )
         self.phase = .connecting
         self.setDeadline(nil)
@@ -694,7 +695,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
                     self.pool.release(connection, limits: limits)
                 }
             case .failure(let error):
-                self.pool.health.connectFailed(endpoint, now: .now())
+                self.pool.health.connectFailed(endpoint, now: .now(), base: self.limits.ejectionTime)
                 guard self.exchange == exchange && self.phase == .connecting else { return }
                 let bound = min(self.limits.maxConnectAttempts, self.endpoints.count)
                 if self.isIdempotent && self.attempts < bound {

@@ -10,8 +10,57 @@ public enum Annotations {
     /// On an ingress front: `namespace/name` of the `kubernetes.io/tls` Secret served to
     /// clients whose SNI matches no Ingress TLS host (else the oldest Ingress's certificate).
     public static let defaultCertificate = "portico.dev/default-certificate"
+    /// On a Service behind Ingresses: probe its endpoints actively, `tcp` (a connect) or
+    /// `http:/PATH` (a GET answered 2xx or 3xx); failing endpoints are tried last.
+    public static let healthCheck = "portico.dev/health-check"
+    /// Seconds between two probes of one endpoint (default 5).
+    public static let healthCheckInterval = "portico.dev/health-check-interval"
     /// Every Portico annotation on Services, for typo detection.
     public static let serviceAnnotations: Set<String> = [
-        ingressClass, proxyProtocol, acceptProxyProtocolFrom, defaultCertificate,
+        ingressClass, proxyProtocol, acceptProxyProtocolFrom, defaultCertificate, healthCheck, healthCheckInterval,
     ]
+}
+
+/// An active health check asked for by `portico.dev/health-check`.
+public struct HealthCheckSpec: Hashable, Sendable, Codable {
+    /// nil: a TCP connect; else the path of an HTTP GET.
+    public var httpPath: String?
+    public var intervalSeconds: Int
+
+    public init(httpPath: String?, intervalSeconds: Int) {
+        self.httpPath = httpPath
+        self.intervalSeconds = intervalSeconds
+    }
+
+    /// Parses the annotations of a Service; nil without `portico.dev/health-check`, or when a
+    /// value is invalid (the validator reports why, see ``problems(_:)``).
+    public static func of(_ annotations: [String: String]) -> HealthCheckSpec? {
+        guard let value = annotations[Annotations.healthCheck], Self.problems(annotations).isEmpty else { return nil }
+        let interval = annotations[Annotations.healthCheckInterval].flatMap { Int($0) } ?? 5
+        return HealthCheckSpec(
+            httpPath: value == "tcp" ? nil : String(value.dropFirst("http:".count)),
+            intervalSeconds: interval
+        )
+    }
+
+    /// What is wrong with the health check annotations, by annotation name.
+    public static func problems(_ annotations: [String: String]) -> [(annotation: String, message: String)] {
+        var result: [(String, String)] = []
+        if let value = annotations[Annotations.healthCheck] {
+            let isHTTP = value.hasPrefix("http:/") && !value.contains(where: { $0.isWhitespace })
+            if value != "tcp" && !isHTTP {
+                result.append((Annotations.healthCheck, "\"\(value)\" must be tcp or http:/PATH, e.g. http:/healthz"))
+            }
+        }
+        if let value = annotations[Annotations.healthCheckInterval] {
+            if Int(value).map({ (1...3600).contains($0) }) != true {
+                result.append(
+                    (Annotations.healthCheckInterval, "\"\(value)\" must be a number of seconds from 1 to 3600")
+                )
+            } else if annotations[Annotations.healthCheck] == nil {
+                result.append((Annotations.healthCheckInterval, "has no effect without \(Annotations.healthCheck)"))
+            }
+        }
+        return result
+    }
 }

@@ -303,6 +303,11 @@ enum ManifestValidator {
                     }
                 case Annotations.ingressClass:
                     break
+                case Annotations.healthCheck, Annotations.healthCheckInterval:
+                    for problem in HealthCheckSpec.problems(service.metadata.annotations)
+                    where problem.annotation == key {
+                        diagnostics.append(.error(at: location, "\(subject): \(field): \(problem.message)"))
+                    }
                 default:
                     diagnostics.append(
                         .warning(

@@ -145,6 +145,8 @@ public struct BackendRoute: Sendable, Hashable {
     /// The Ingress path that leads here (a regular expression on regex hosts; the pattern of
     /// `rewrite-target`); nil for a default backend.
     public var path: String?
+    /// The Service's `portico.dev/health-check`, if any.
+    public var healthCheck: HealthCheckSpec?
 }
 
 /// A certificate served by a class's HTTPS listeners.

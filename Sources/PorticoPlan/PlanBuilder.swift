@@ -268,9 +268,8 @@ public enum PlanBuilder {
             )
         }
         var endpoints: [String] = []
-        if let service = manifests.service(namespace: namespace, name: reference.name),
-            let port = service.port(matching: reference.port)
-        {
+        let service = manifests.service(namespace: namespace, name: reference.name)
+        if let service, let port = service.port(matching: reference.port) {
             endpoints = EndpointResolver.endpoints(of: service, port: port, in: manifests)
         }
         return BackendRoute(
@@ -278,7 +277,8 @@ public enum PlanBuilder {
             service: "\(namespace)/\(reference.name)",
             port: reference.port.description,
             endpoints: endpoints,
-            policy: policy
+            policy: policy,
+            healthCheck: service.flatMap { HealthCheckSpec.of($0.metadata.annotations) }
         )
     }
 

@@ -35,7 +35,16 @@ enum PlanApplication {
                 let tls = policy.backendProtocol == .https || policy.backendProtocol == .grpcs ? UpstreamTLS() : nil
                 let poolID =
                     "\(backend.service ?? "resource:" + backend.port):\(backend.port)\(tls == nil ? "" : "+tls")"
-                pools[poolID] = UpstreamPool(endpoints: backend.endpoints.compactMap(endpoint), tls: tls)
+                pools[poolID] = UpstreamPool(
+                    endpoints: backend.endpoints.compactMap(endpoint),
+                    tls: tls,
+                    healthCheck: backend.healthCheck.map {
+                        HealthCheck(
+                            kind: $0.httpPath.map { .http(path: $0) } ?? .tcp,
+                            interval: .seconds(Int64($0.intervalSeconds))
+                        )
+                    }
+                )
                 return HTTPRoute(
                     service: backend.service ?? "(resource \(backend.port))",
                     pool: poolID,

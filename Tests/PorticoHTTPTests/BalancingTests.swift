@@ -81,7 +81,9 @@ extension PorticoHTTPEngineTests {
             let dead = UpstreamEndpoint(host: "127.0.0.1", port: try await TestSupport.deadPort())
             let configuration = HTTPEngineConfiguration(
                 routes: TestSupport.routes([(nil, "/", HTTPRoute(service: "default/mixed", pool: "mixed"))]),
-                pools: ["mixed": UpstreamPool(endpoints: [dead, TestSupport.endpoint(live)])]
+                pools: ["mixed": UpstreamPool(endpoints: [dead, TestSupport.endpoint(live)])],
+                // Long enough that a slow, loaded test machine cannot outlast it.
+                limits: HTTPLimits(ejectionTime: .seconds(60))
             )
             try await TestSupport.withEngine(configuration) { _, ports in
                 let client = try await TestSupport.connect(ports[.http])
@@ -131,6 +133,63 @@ extension PorticoHTTPEngineTests {
                 try await client.send("GET / HTTP/1.1\r\nHost: x\r\nCookie: route=0000000000000000\r\n\r\n")
                 response = try await client.readResponse()
                 #expect(response.header("set-cookie")?.hasPrefix("route=") == true)
+                await client.close()
+            }
+        }
+    }
+}
+
+extension PorticoHTTPEngineTests {
+    @Suite("Active health checks")
+    struct HealthCheckTests {
+        /// The upstream names answering a few requests in a row.
+        private func upstreamsSeen(_ client: RawClient, requests: Int) async throws -> Set<String> {
+            var seen: Set<String> = []
+            for _ in 0..<requests {
+                try await client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                let response = try await client.readResponse()
+                if let name = response.header("x-upstream") { seen.insert(name) }
+            }
+            return seen
+        }
+
+        @Test func failingEndpointIsTriedLastUntilItPassesAgain() async throws {
+            let healthy = try await TestUpstream.start(name: "hc-a", group: TestSupport.group)
+            let sick = try await TestUpstream.start(name: "hc-b", group: TestSupport.group)
+            defer {
+                sickUpstreams.withLockedValue { $0.remove("hc-b") }
+                Task {
+                    await healthy.stop()
+                    await sick.stop()
+                }
+            }
+            sickUpstreams.withLockedValue { _ = $0.insert("hc-b") }
+            let check = HealthCheck(kind: .http(path: "/healthz"), interval: .milliseconds(50))
+            let configuration = HTTPEngineConfiguration(
+                routes: TestSupport.routes([(nil, "/", HTTPRoute(service: "default/app", pool: "app"))]),
+                pools: [
+                    "app": UpstreamPool(
+                        endpoints: [TestSupport.endpoint(healthy), TestSupport.endpoint(sick)],
+                        healthCheck: check
+                    )
+                ]
+            )
+            try await TestSupport.withEngine(configuration) { _, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                // Two failed probes take hc-b out (50 ms apart); wait for it.
+                var seen: Set<String> = ["hc-b"]
+                for _ in 0..<40 where seen.contains("hc-b") {
+                    try await Task.sleep(for: .milliseconds(50))
+                    seen = try await self.upstreamsSeen(client, requests: 4)
+                }
+                #expect(seen == ["hc-a"], "the failing endpoint still gets requests")
+                // It passes again: back in the rotation.
+                sickUpstreams.withLockedValue { _ = $0.remove("hc-b") }
+                for _ in 0..<40 where seen == ["hc-a"] {
+                    try await Task.sleep(for: .milliseconds(50))
+                    seen = try await self.upstreamsSeen(client, requests: 4)
+                }
+                #expect(seen == ["hc-a", "hc-b"])
                 await client.close()
             }
         }

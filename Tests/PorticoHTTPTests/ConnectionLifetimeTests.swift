@@ -35,7 +35,8 @@ extension PorticoHTTPEngineTests {
             let core = EngineCore(
                 logger: logger,
                 state: try EngineState(HTTPEngineConfiguration()),
-                metricsFactory: NOOPMetricsHandler.instance
+                metricsFactory: NOOPMetricsHandler.instance,
+                group: TestSupport.group
             )
             return try await ServerBootstrap(group: TestSupport.group.next())
                 .childChannelInitializer { channel in

@@ -13,6 +13,9 @@ import Synchronization
 /// `login`, 502 for `broken`, else 200 with `x-auth-user: alice`); `/drop-next` answers, then closes the connection when the next request arrives on it;
 /// `/ws` with `Upgrade: echo` switches to a raw byte echo; anything else answers
 /// `upstream NAME METHOD URI` followed by the request headers, one per line.
+/// Names of test upstreams whose `/healthz` answers 503 (health check tests flip them).
+let sickUpstreams = NIOLockedValueBox<Set<String>>([])
+
 final class TestUpstream: Sendable {
     let name: String
     let channel: any Channel
@@ -95,6 +98,14 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
             self.send(context: context, head: head, body: "dropping the next request")
         case "/count":
             self.send(context: context, head: head, body: "received \(self.received)")
+        case "/healthz":
+            let sick = sickUpstreams.withLockedValue { $0.contains(self.name) }
+            self.send(
+                context: context,
+                head: head,
+                body: sick ? "sick" : "ok",
+                status: sick ? .serviceUnavailable : .ok
+            )
         case "/auth":
             // A forward-auth service: the verdict depends on the original request's URI.
             let original = head.headers.first(name: "x-original-uri") ?? ""

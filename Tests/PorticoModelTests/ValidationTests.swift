@@ -394,6 +394,30 @@ extension String {
         #expect(messages(typo).count == 1)
         #expect(messages(typo).first?.contains("unknown Portico annotation") == true)
     }
+
+    @Test func healthCheckValues() {
+        #expect(messages(load(service("portico.dev/health-check: tcp"))) == [])
+        #expect(
+            messages(
+                load(service("portico.dev/health-check: http:/healthz\nportico.dev/health-check-interval: \"2\""))
+            ) == []
+        )
+        #expect(
+            messages(load(service("portico.dev/health-check: ping"))) == [
+                "error: Service default/dns: metadata.annotations[portico.dev/health-check]: \"ping\" must be tcp or http:/PATH, e.g. http:/healthz"
+            ]
+        )
+        #expect(
+            messages(load(service("portico.dev/health-check: tcp\nportico.dev/health-check-interval: \"0\""))) == [
+                "error: Service default/dns: metadata.annotations[portico.dev/health-check-interval]: \"0\" must be a number of seconds from 1 to 3600"
+            ]
+        )
+        #expect(
+            HealthCheckSpec.of(["portico.dev/health-check": "http:/ready"])
+                == HealthCheckSpec(httpPath: "/ready", intervalSeconds: 5)
+        )
+        #expect(HealthCheckSpec.of(["portico.dev/health-check": "nope"]) == nil)
+    }
 }
 
 @Suite struct FrontCertificateTests {

@@ -33,7 +33,9 @@ private let manifests = """
     ---
     apiVersion: v1
     kind: Service
-    metadata: {name: secure}
+    metadata:
+      name: secure
+      annotations: {portico.dev/health-check: "http:/healthz", portico.dev/health-check-interval: "10"}
     spec: {ports: [{name: https, port: 443}]}
     ---
     apiVersion: discovery.k8s.io/v1
@@ -87,6 +89,7 @@ private let manifests = """
         let pool = try #require(configuration.pools[route.pool])
         #expect(pool.endpoints == [UpstreamEndpoint(host: "fd00::7", port: 8443)])
         #expect(pool.tls != nil, "backend-protocol HTTPS must give TLS to the upstream")
+        #expect(pool.healthCheck == HealthCheck(kind: .http(path: "/healthz"), interval: .seconds(10)))
         #expect(route.allowedSources.map(\.description) == ["10.0.0.0/8", "192.168.1.7/32", "fd00:0:0:0:0:0:0:0/8"])
         #expect(route.sendTimeout == .seconds(30))
         #expect(route.rateLimit?.id == "default/secure")
