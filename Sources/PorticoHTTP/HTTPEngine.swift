@@ -278,8 +278,26 @@ public final class HTTPEngine: Sendable {
             carried = nil
         }
         guard kind == .https, let sslContext else {
+            // Plain HTTP/1.1, or HTTP/2 with prior knowledge (h2c, as gRPC clients without TLS
+            // speak), told apart by the connection preface.
             return channel.eventLoop.makeCompletedFuture {
-                try Self.configureHTTP1(channel, core: core, isTLS: false, carried: carried)
+                try channel.pipeline.syncOperations.addHandler(
+                    ByteToMessageHandler(
+                        PrefaceDetector(timeout: core.state.limits.headerReadTimeout) { isHTTP2 in
+                            if isHTTP2 {
+                                try Self.configureHTTP2(
+                                    channel,
+                                    core: core,
+                                    carried: carried,
+                                    tlsFacts: nil,
+                                    isTLS: false
+                                )
+                            } else {
+                                try Self.configureHTTP1(channel, core: core, isTLS: false, carried: carried)
+                            }
+                        }
+                    )
+                )
             }
         }
         let clientAuth = core.state.clientAuth
@@ -316,7 +334,8 @@ public final class HTTPEngine: Sendable {
         _ channel: any Channel,
         core: EngineCore,
         carried: CarriedClientAddress?,
-        tlsFacts: ConnectionTLSFactsBox?
+        tlsFacts: ConnectionTLSFactsBox?,
+        isTLS: Bool = true
     ) throws {
         let limits = core.state.limits
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
@@ -337,7 +356,7 @@ public final class HTTPEngine: Sendable {
                     ProxyHandler(
                         core: core,
                         probe: nil,
-                        isTLS: true,
+                        isTLS: isTLS,
                         isHTTP2Stream: true,
                         carried: carried,
                         tlsFacts: tlsFacts

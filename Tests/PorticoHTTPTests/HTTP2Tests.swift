@@ -56,7 +56,8 @@ extension PorticoHTTPEngineTests {
         /// after those bytes reached the pipeline's tail and were dropped; the client then
         /// rejects the server's next frames as a missing preface and its streams wait forever).
         private func connectH2(
-            _ port: Int?
+            _ port: Int?,
+            tls useTLS: Bool = true
         ) async throws -> (any Channel, NIOHTTP2Handler.AsyncStreamMultiplexer<Void>) {
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.certificateVerification = .none
@@ -66,9 +67,11 @@ extension PorticoHTTPEngineTests {
                 .connect(host: "127.0.0.1", port: port!) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let operations = channel.pipeline.syncOperations
-                        try operations.addHandler(
-                            NIOSSLClientHandler(context: context, serverHostname: "a.example.com")
-                        )
+                        if useTLS {
+                            try operations.addHandler(
+                                NIOSSLClientHandler(context: context, serverHostname: "a.example.com")
+                            )
+                        }
                         let multiplexer = try operations.configureAsyncHTTP2Pipeline(mode: .client) { stream in
                             stream.eventLoop.makeSucceededVoidFuture()
                         }
@@ -198,6 +201,28 @@ extension PorticoHTTPEngineTests {
                 let missing = try await self.boundedRequest(channel, multiplexer, path: "/nowhere")
                 #expect(missing.status == 200)
                 try await channel.close()
+            }
+        }
+
+        @Test func plainPortsAcceptHTTP2WithPriorKnowledge() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            var configuration = self.configuration(upstream)
+            configuration.listeners.append(HTTPListener(address: "127.0.0.1", port: 0, kind: .http))
+            try await TestSupport.withEngine(configuration) { _, ports in
+                let (channel, multiplexer) = try await TestSupport.withTimeout(seconds: 10, "h2c connection") {
+                    try await self.connectH2(ports[.http], tls: false)
+                }
+                let answer = try await self.boundedRequest(channel, multiplexer, path: "/h2c")
+                #expect(answer.status == 200)
+                #expect(answer.body.hasPrefix("upstream a GET /h2c\n"))
+                #expect(answer.body.contains("\nx-forwarded-proto: http\n"))
+                try await channel.close()
+                // HTTP/1.1 on the same port is unaffected.
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.send("GET /h1 HTTP/1.1\r\nHost: a.example.com\r\n\r\n")
+                #expect(try await client.readResponse().status == 200)
+                await client.close()
             }
         }
     }

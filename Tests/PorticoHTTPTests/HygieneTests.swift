@@ -101,6 +101,14 @@ extension PorticoHTTPEngineTests {
                 #expect(response.status == 408)
                 #expect(try await slow.waitForClose())
 
+                // A connection that sends nothing at all (not even enough to tell HTTP/1.1 from
+                // HTTP/2) is closed at the same timeout.
+                let silent = try await TestSupport.connect(ports[.http])
+                #expect(try await silent.waitForClose())
+                let prefix = try await TestSupport.connect(ports[.http])
+                try await prefix.send("PRI * HTTP/2")
+                #expect(try await prefix.waitForClose())
+
                 let idle = try await TestSupport.connect(ports[.http])
                 try await idle.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
                 #expect(try await idle.readResponse().status == 200)
