@@ -21,6 +21,8 @@ public struct Plan: Sendable {
     /// Certificates per IngressClass, from the TLS sections of its Ingresses.
     public var certificates: [String: [ServedCertificate]] = [:]
     public var diagnostics: [Diagnostic] = []
+    /// Network boot: profiles, groups, machines and the boot servers' configuration.
+    public var netboot: NetbootPlan?
 
     public init() {}
 
