@@ -164,6 +164,8 @@ public struct NetbootSettingsResource: Hashable, Sendable {
     public var dhcp = Listen(address: "0.0.0.0", port: 67)
     public var bootServerPort = 4011
     public var dhcpClientPort = 68
+    /// The network interface proxyDHCP binds to.
+    public var interface: String?
     public var tftp = Listen(address: "0.0.0.0", port: 69)
     public var http = Listen(address: "0.0.0.0", port: 8080)
     /// The port written in HTTP boot URLs, when it differs from the listener's.

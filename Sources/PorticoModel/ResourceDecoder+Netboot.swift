@@ -211,7 +211,7 @@ extension ResourceDecoder {
             let spec = object.object(
                 "spec",
                 [
-                    "serverAddress", "dhcp", "tftp", "http", "assetsDirectory", "bootLoaderDirectories",
+                    "serverAddress", "interface", "dhcp", "tftp", "http", "assetsDirectory", "bootLoaderDirectories",
                     "firmwareIPXEAsPlainPXE",
                 ]
             )
@@ -227,6 +227,13 @@ extension ResourceDecoder {
                 spec["serverAddress"]?.error(
                     "\"\(text)\" is not an IPv4 address; give the address machines reach Portico at, such as 192.0.2.10"
                 )
+            }
+        }
+        if let field = spec["interface"], let text = field.string() {
+            if text.isEmpty || text.utf8.count > 15 || text.contains("/") || text.contains(" ") {
+                field.error("\"\(text)\" is not a network interface name (at most 15 characters, no '/' or space)")
+            } else {
+                settings.interface = text
             }
         }
         if let dhcp = spec.object("dhcp", ["address", "port", "bootServerPort", "clientPort"]) {

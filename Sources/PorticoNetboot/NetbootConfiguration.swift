@@ -28,6 +28,8 @@ public struct NetbootConfiguration: Hashable, Sendable {
     public var dhcp: Listen
     /// proxyDHCP's port 4011 socket (PXE boot server requests).
     public var bootServer: Listen
+    /// The interface proxyDHCP's sockets are bound to (`SO_BINDTODEVICE`), if any.
+    public var interface: String?
     /// The port DHCP replies to broadcast and unrelayed clients go to (68).
     public var dhcpClientPort: UInt16
     /// The TFTP request socket.
@@ -54,6 +56,7 @@ public struct NetbootConfiguration: Hashable, Sendable {
         dhcp: Listen = Listen(host: "0.0.0.0", port: 67),
         bootServer: Listen = Listen(host: "0.0.0.0", port: 4011),
         dhcpClientPort: UInt16 = 68,
+        interface: String? = nil,
         tftp: Listen = Listen(host: "0.0.0.0", port: 69),
         http: Listen = Listen(host: "0.0.0.0", port: 8080),
         advertisedHTTPPort: Int? = nil,
@@ -67,6 +70,7 @@ public struct NetbootConfiguration: Hashable, Sendable {
         self.dhcp = dhcp
         self.bootServer = bootServer
         self.dhcpClientPort = dhcpClientPort
+        self.interface = interface
         self.tftp = tftp
         self.http = http
         self.advertisedHTTPPort = advertisedHTTPPort ?? http.port

@@ -76,7 +76,8 @@ public actor NetbootService {
                 dhcpPort: configuration.dhcp.port,
                 bootServerPort: configuration.bootServer.port,
                 clientPort: configuration.dhcpClientPort,
-                responder: responder
+                responder: responder,
+                interface: configuration.interface
             ),
             eventLoopGroup: self.group,
             logger: self.logger,

@@ -214,6 +214,7 @@ extension PlanBuilder {
             dhcp: .init(host: setting.dhcp.address, port: setting.dhcp.port),
             bootServer: .init(host: setting.dhcp.address, port: setting.bootServerPort),
             dhcpClientPort: UInt16(setting.dhcpClientPort),
+            interface: setting.interface,
             tftp: .init(host: setting.tftp.address, port: setting.tftp.port),
             http: .init(host: setting.http.address, port: setting.http.port),
             advertisedHTTPPort: setting.advertisedHTTPPort,

@@ -91,8 +91,6 @@ import Testing
                 try run(["ip", "-n", namespace, "link", "set", "eth0", "up"])
                 try run(["ip", "-n", namespace, "link", "set", "lo", "up"])
             }
-            // Servers have a default route; without one Linux refuses to send to 255.255.255.255.
-            try run(["ip", "-n", portico, "route", "add", "default", "via", "10.213.0.1"])
         }
 
         func destroy() {
@@ -135,6 +133,7 @@ import Testing
         metadata: {name: netboot}
         spec:
           serverAddress: 10.213.0.2
+          interface: eth0
           http: {port: 8080}
           bootLoaderDirectories: [\(directory.path)]
         ---
@@ -255,6 +254,7 @@ import Testing
         metadata: {name: netboot}
         spec:
           serverAddress: 10.213.0.2
+          interface: eth0
           http: {port: 8080}
           firmwareIPXEAsPlainPXE: true
         ---

@@ -36,6 +36,7 @@ private let profile = """
     metadata: {name: netboot}
     spec:
       serverAddress: 192.0.2.10
+      interface: eth1
       http: {port: 8081}
       tftp: {port: 6969, maximumWindowSize: 8}
     """
@@ -109,6 +110,7 @@ private let profile = """
         let configuration = try #require(result.netboot?.configuration)
         #expect(configuration.http.port == 8081 && configuration.tftp.port == 6969)
         #expect(configuration.tftpLimits.maximumWindowSize == 8)
+        #expect(configuration.interface == "eth1")
         #expect(configuration.bootLoaderDirectories == NetbootConfiguration.debianBootLoaderDirectories)
         let machine = try #require(configuration.inventory.machines.first)
         #expect(machine.installState == .localBoot && machine.reinstallRequest == "2")
