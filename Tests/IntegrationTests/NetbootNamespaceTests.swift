@@ -231,11 +231,33 @@ import Testing
         return true
     }
 
-    /// A real PXE client: qemu (TCG) with the iPXE e1000 ROM on a tap device in the LAN boots
-    /// from Portico: proxyDHCP, undionly.kpxe over TFTP, then /boot.ipxe, the machine's own
-    /// script and its kickstart over HTTP. qemu's built-in TFTP is not involved.
-    @Test(.enabled(if: canRunQEMU, "needs root, qemu-system-x86, ipxe-qemu and ipxe"), .timeLimit(.minutes(2)))
-    func qemuBootsFromPorticoToItsAnswerFile() throws {
+    static let ovmf = "/usr/share/ovmf/OVMF.fd"
+
+    static var canRunOVMF: Bool {
+        guard canRunQEMU else { return false }
+        guard FileManager.default.fileExists(atPath: ovmf),
+            FileManager.default.fileExists(atPath: "/usr/lib/ipxe/ipxe.efi")
+        else {
+            print("NetbootNamespaceTests UEFI boot skipped: \(ovmf) or /usr/lib/ipxe/ipxe.efi is missing (ovmf, ipxe)")
+            return false
+        }
+        return true
+    }
+
+    enum Firmware: String {
+        /// SeaBIOS with qemu's iPXE e1000 option ROM (an iPXE build that says so: treated as a
+        /// plain PXE ROM so it loads undionly.kpxe over TFTP).
+        case bios
+        /// OVMF (EDK2) with a virtio NIC and no option ROM: EDK2's own PXE client, which uses
+        /// port 4011 and probes tsize before the transfer, then iPXE's ipxe.efi.
+        case uefi
+    }
+
+    /// A real PXE client: qemu (TCG) on a tap device in the LAN boots from Portico through
+    /// proxyDHCP, TFTP (the iPXE loader), /boot.ipxe, the machine's own script and its
+    /// kickstart over HTTP. The router sends IPv6 router advertisements so iPXE does not wait
+    /// for IPv6 autoconfiguration. qemu's built-in TFTP is not involved.
+    func bootQEMU(_ firmware: Firmware) throws {
         let topology = Topology()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "portico-qemu-\(UUID().uuidString)"
@@ -246,6 +268,7 @@ import Testing
             try? FileManager.default.removeItem(at: directory)
         }
         try topology.create()
+        try topology.run(["ip", "-n", topology.router, "addr", "add", "fd00:213::1/64", "dev", "eth0", "nodad"])
         try topology.run(["ip", "-n", topology.switchNamespace, "tuntap", "add", "tap0", "mode", "tap"])
         try topology.run(["ip", "-n", topology.switchNamespace, "link", "set", "tap0", "master", "br0", "up"])
         try """
@@ -256,7 +279,7 @@ import Testing
           serverAddress: 10.213.0.2
           interface: eth0
           http: {port: 8080}
-          firmwareIPXEAsPlainPXE: true
+          firmwareIPXEAsPlainPXE: \(firmware == .bios)
         ---
         apiVersion: portico.dev/v1alpha1
         kind: BootProfile
@@ -287,6 +310,7 @@ import Testing
             [
                 "ip", "netns", "exec", topology.router, "dnsmasq", "--no-daemon", "--port=0", "--interface=eth0",
                 "--bind-interfaces", "--dhcp-range=10.213.0.100,10.213.0.150,255.255.255.0,1h",
+                "--enable-ra", "--dhcp-range=fd00:213::,ra-only",
                 "--dhcp-leasefile=\(directory.path)/leases", "--pid-file=\(directory.path)/dnsmasq.pid",
             ],
             stdout: .file(dnsmasqLog),
@@ -311,30 +335,53 @@ import Testing
         try #require(log().contains("netboot serving"), "portico did not start:\n\(log())")
         let started = Date()
         let qemuLog = directory.appendingPathComponent("qemu.log").path
+        let machine: [String] =
+            switch firmware {
+            case .bios:
+                [
+                    "-boot", "n", "-device",
+                    "e1000,netdev=n0,mac=52:54:00:12:34:56,romfile=/usr/lib/ipxe/qemu/pxe-e1000.rom",
+                ]
+            case .uefi:
+                ["-bios", Self.ovmf, "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56,romfile="]
+            }
         let qemu = try ChildProcess(
             [
-                "ip", "netns", "exec", topology.switchNamespace, "qemu-system-x86_64", "-accel", "tcg", "-m", "256",
-                "-display", "none", "-serial", "none", "-monitor", "none", "-no-reboot", "-boot", "n",
+                "ip", "netns", "exec", topology.switchNamespace, "qemu-system-x86_64", "-accel", "tcg", "-m", "512",
+                "-display", "none", "-serial", "none", "-monitor", "none", "-no-reboot",
                 "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
-                "-device", "e1000,netdev=n0,mac=52:54:00:12:34:56,romfile=/usr/lib/ipxe/qemu/pxe-e1000.rom",
-            ],
+            ] + machine,
             stdout: .file(qemuLog),
             stderr: .file(qemuLog)
         )
         defer { _ = qemu.stop(grace: 1) }
-        deadline = Date().addingTimeInterval(90)
+        deadline = Date().addingTimeInterval(120)
         while !log().contains("netboot answer file served") && Date() < deadline && qemu.isRunning {
             Thread.sleep(forTimeInterval: 0.2)
         }
         let elapsed = Date().timeIntervalSince(started)
         let text = log()
-        print("qemu BIOS boot to the kickstart request: \(String(format: "%.1f", elapsed)) s")
+        print("qemu \(firmware.rawValue) boot to the kickstart request: \(String(format: "%.1f", elapsed)) s")
+        let loader = firmware == .bios ? "undionly.kpxe" : "ipxe.efi"
         #expect(text.contains("proxydhcp answer"), "\(text)")
-        #expect(text.contains("tftp.file=undionly.kpxe") && text.contains("tftp transfer ended"), "\(text)")
+        #expect(text.contains("tftp.file=\(loader)") && text.contains("tftp transfer ended"), "\(text)")
         #expect(text.contains("netboot ipxe script served"), "\(text)")
         #expect(
             text.contains("netboot answer file served"),
             "\(text)\nqemu: \((try? String(contentsOfFile: qemuLog, encoding: .utf8)) ?? "")"
         )
+        if firmware == .uefi {
+            #expect(text.contains("dhcp.port=4011"), "EDK2 asks the boot server on 4011: \(text)")
+        }
+    }
+
+    @Test(.enabled(if: canRunQEMU, "needs root, qemu-system-x86, ipxe-qemu and ipxe"), .timeLimit(.minutes(3)))
+    func qemuBIOSBootsFromPorticoToItsAnswerFile() throws {
+        try bootQEMU(.bios)
+    }
+
+    @Test(.enabled(if: canRunOVMF, "needs root, qemu-system-x86, ovmf and ipxe"), .timeLimit(.minutes(3)))
+    func qemuUEFIBootsFromPorticoToItsAnswerFile() throws {
+        try bootQEMU(.uefi)
     }
 }
