@@ -200,4 +200,27 @@ private let profile = """
         #expect(result.diagnostics.contains { $0.message.contains("there is no NetbootSettings resource") })
         #expect(result.netboot?.configuration == nil)
     }
+
+    @Test func malformedResourcesAreErrorsNotCrashes() {
+        let specs = [
+            "kind: BootProfile\nmetadata: {name: a}\nspec: [1, 2]",
+            "kind: BootProfile\nmetadata: {name: a}\nspec: {kernel: [x], initrd: {a: b}, args: x, templates: [y]}",
+            "kind: BootProfile\nmetadata: {name: a}\nspec: {kernel: 5, templates: {t: \"{{\"}}}",
+            "kind: MachineGroup\nmetadata: {name: g}\nspec: {profile: [p], selector: [], variables: [1]}",
+            "kind: MachineGroup\nmetadata: {name: g}\nspec: {profile: p, variables: {a: null, 1x: y, b: {c: [null]}}}",
+            "kind: Machine\nmetadata: {name: m}\nspec: {mac: 12, uuid: 7, hostname: \"-bad-\", boot: true}",
+            "kind: Machine\nmetadata: {name: m}\nspec: {mac: \"52:54:00:00:00:01:02\", variables: x}",
+            "kind: Machine\nmetadata: {name: m}",
+            "kind: NetbootSettings\nmetadata: {name: s}\nspec: {serverAddress: x, tftp: {maximumBlockSize: 1}}",
+            "kind: NetbootSettings\nmetadata: {name: s}\nspec: {serverAddress: 10.0.0.1, interface: \"a b\", http: 80}",
+        ]
+        for spec in specs {
+            let result = plan("apiVersion: portico.dev/v1alpha1\n" + spec)
+            #expect(result.diagnostics.containsErrors, "no error for: \(spec)")
+            #expect(result.netboot?.configuration == nil)
+            for diagnostic in result.diagnostics where diagnostic.severity == .error {
+                #expect(diagnostic.location.file == "boot.yaml" && diagnostic.location.line >= 1)
+            }
+        }
+    }
 }
