@@ -356,12 +356,27 @@ import Testing
         )
         defer { _ = qemu.stop(grace: 1) }
         deadline = Date().addingTimeInterval(120)
+        // When each boot step first shows in the log (polled every 0.1 s), for the timeline.
+        let steps = [
+            "proxydhcp answer", "tftp transfer ended", "netboot ipxe script served", "netboot answer file served",
+        ]
+        var seen: [String: Double] = [:]
         while !log().contains("netboot answer file served") && Date() < deadline && qemu.isRunning {
-            Thread.sleep(forTimeInterval: 0.2)
+            let current = log()
+            for step in steps where seen[step] == nil && current.contains(step) {
+                seen[step] = Date().timeIntervalSince(started)
+            }
+            Thread.sleep(forTimeInterval: 0.1)
         }
         let elapsed = Date().timeIntervalSince(started)
         let text = log()
+        let timeline = steps.map { "\($0) \(seen[$0].map { String(format: "%.1f s", $0) } ?? "-")" }
         print("qemu \(firmware.rawValue) boot to the kickstart request: \(String(format: "%.1f", elapsed)) s")
+        print("qemu \(firmware.rawValue) timeline: \(timeline.joined(separator: ", "))")
+        for line in text.split(separator: "\n") where line.contains("tftp transfer ended") || line.contains("dhcp.type")
+        {
+            print("qemu \(firmware.rawValue) log: \(line)")
+        }
         let loader = firmware == .bios ? "undionly.kpxe" : "ipxe.efi"
         #expect(text.contains("proxydhcp answer"), "\(text)")
         #expect(text.contains("tftp.file=\(loader)") && text.contains("tftp transfer ended"), "\(text)")
