@@ -92,6 +92,36 @@ import Testing
         #expect(renderer.pxelinuxConfig(for: .hardwareAddress(type: 1, self.node), records: installed) == local)
     }
 
+    @Test func strangersBootLocallyUnlessAGroupNamesTheirMAC() throws {
+        let inventory = try BootInventory(
+            profiles: [BootProfile(name: "p", kernel: "k")],
+            groups: [
+                BootGroup(name: "default", profile: "p"),
+                BootGroup(name: "one", profile: "p", selector: MachineSelector(hardwareAddress: self.stranger)),
+            ],
+            machines: [Machine(name: "node1", hardwareAddress: self.node, uuid: self.uuid)]
+        )
+        #expect(inventory.machine(hardwareAddress: self.node, uuid: nil)?.name == "node1")
+        #expect(inventory.machine(hardwareAddress: nil, uuid: self.uuid)?.name == "node1")
+        let named = try #require(inventory.machine(hardwareAddress: self.stranger, uuid: nil))
+        #expect(named.name.isEmpty && inventory.group(for: named).name == "one")
+        #expect(inventory.machine(hardwareAddress: HardwareAddress("02:00:00:00:00:01")!, uuid: nil) == nil)
+        let renderer = BootFileRenderer(
+            inventory: inventory,
+            httpBase: "http://192.0.2.10",
+            serverAddress: "192.0.2.10"
+        )
+        guard
+            case .rendered(let script) = renderer.ipxeScript(
+                hardwareAddress: HardwareAddress("02:00:00:00:00:01")!,
+                uuid: nil,
+                records: [:]
+            )
+        else { return #expect(Bool(false)) }
+        #expect(script.contains("exit") && !script.contains("kernel"))
+        #expect(renderer.httpBase == "http://192.0.2.10")
+    }
+
     @Test func reinstallRequestOverridesACompletedInstall() throws {
         let record = InstallRecord(completedInstalls: 1, request: "", completedAt: 0)
         var machine = Machine(name: "m", hardwareAddress: self.node)
