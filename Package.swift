@@ -120,6 +120,7 @@ let package = Package(
             dependencies: [
                 "PorticoModel",
                 "PorticoPlan",
+                "PorticoNetboot",
                 "PorticoRuntime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

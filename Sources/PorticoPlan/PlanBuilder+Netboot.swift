@@ -37,6 +37,22 @@ public struct NetbootGroupEntry: Sendable, Hashable, Codable {
 }
 
 extension PlanBuilder {
+    /// Shows in the plan which machines reported a completed install (the state directory's
+    /// install ledger): their `boot` becomes `local (installed)` while their reinstall request
+    /// is unchanged.
+    public static func recordInstalls(_ records: [String: InstallRecord], in plan: inout Plan) {
+        guard var netboot = plan.netboot, let inventory = netboot.inventory else { return }
+        for index in netboot.machines.indices {
+            let entry = netboot.machines[index]
+            guard let machine = inventory.machines.first(where: { $0.hardwareAddress.description == entry.mac }),
+                machine.installState == .install,
+                BootFileRenderer.installState(of: machine, record: records[entry.mac]) == .localBoot
+            else { continue }
+            netboot.machines[index].boot = "local (installed)"
+        }
+        plan.netboot = netboot
+    }
+
     static func buildNetboot(_ manifests: Manifests, _ plan: inout Plan) {
         guard
             !(manifests.bootProfiles.isEmpty && manifests.machineGroups.isEmpty && manifests.machines.isEmpty

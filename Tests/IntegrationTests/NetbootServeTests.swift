@@ -164,6 +164,15 @@ import Testing
         let planJSON = try Curl.get("http://127.0.0.1:\(serve.adminPort)/plan")
         #expect(planJSON.body.contains("\"netboot\""))
         #expect(serve.terminate() == 0)
+        let planned = try ChildProcess.run([
+            PorticoProcess.binary.path, "plan", rig.manifests, "--state-dir", rig.state,
+        ])
+        #expect(
+            planned.output.contains(
+                "default/node1  52:54:00:12:34:56  node1     default/all  default/fedora  local (installed)"
+            ),
+            "\(planned.output)"
+        )
 
         // After a restart the machine still boots its disk: the record is in the state directory.
         #expect(FileManager.default.fileExists(atPath: rig.state + "/netboot-installs.json"))
