@@ -87,7 +87,8 @@ struct ResourceDecoder {
         case "IPAddressPool": manifests.addressPools.append(decodeAddressPool(object, metadata))
         case "L2Advertisement": manifests.l2Advertisements.append(decodeL2Advertisement(object, metadata))
         case "Namespace": manifests.namespaces.append(Namespace(metadata: metadata))
-        case _ where apiVersion == NetbootKinds.apiVersion: decodeNetboot(kind, object, metadata, into: &manifests)
+        case _ where apiVersion == NetbootKinds.apiVersion && NetbootKinds.kinds.contains(kind):
+            decodeNetboot(kind, object, metadata, into: &manifests)
         default: break
         }
     }

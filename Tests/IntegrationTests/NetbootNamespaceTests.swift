@@ -49,7 +49,7 @@ import Testing
         sniffer.start()
         time.sleep(0.5)
         sendp(packet, iface=iface, verbose=False)
-        time.sleep(3)
+        time.sleep(4.5)
         for reply in sniffer.stop():
             if BOOTP not in reply or reply[BOOTP].xid != xid:
                 continue
