@@ -96,11 +96,16 @@ public actor NetbootService {
             metricsFactory: self.metricsFactory
         )
         var started: [String] = []
+        var current = (
+            "proxyDHCP", "\(configuration.dhcp.host):\(configuration.dhcp.port) and \(configuration.bootServer.port)"
+        )
         do {
             let dhcpAddresses = try await dhcp.start()
             started.append("dhcp")
+            current = ("TFTP", "\(configuration.tftp.host):\(configuration.tftp.port)")
             let tftpAddress = try await tftp.start()
             started.append("tftp")
+            current = ("HTTP boot", "\(configuration.http.host):\(configuration.http.port)")
             let http = try await NetbootHTTPServer.start(
                 host: configuration.http.host,
                 port: configuration.http.port,
@@ -120,7 +125,7 @@ public actor NetbootService {
         } catch {
             if started.contains("dhcp") { await dhcp.stop() }
             if started.contains("tftp") { await tftp.stop(gracePeriod: .zero) }
-            throw error
+            throw NetbootServiceError.cannotListen(server: current.0, address: current.1, reason: "\(error)")
         }
         self.logInventory(configuration)
     }
@@ -164,5 +169,18 @@ public actor NetbootService {
                 "netboot.machines": "\(configuration.inventory.machines.count)",
             ]
         )
+    }
+}
+
+/// Why network boot does not run.
+public enum NetbootServiceError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// A server cannot bind its socket.
+    case cannotListen(server: String, address: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .cannotListen(let server, let address, let reason):
+            "netboot: the \(server) server cannot listen on \(address): \(reason); ports below 1024 (67, 69, 4011 is not) need root or CAP_NET_BIND_SERVICE, and another DHCP/TFTP server may hold the port (NetbootSettings spec.dhcp, spec.tftp, spec.http)"
+        }
     }
 }
