@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.0"),
     ],
     targets: [
         // Pure: resources decoded from YAML with source positions, and their validation.
@@ -50,7 +51,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Mustache", package: "swift-mustache"),
             ],
             swiftSettings: strictConcurrency
         ),
@@ -59,7 +62,7 @@ let package = Package(
         // Pure: manifests -> plan (allocations, listeners, routes, diagnostics).
         .target(
             name: "PorticoPlan",
-            dependencies: ["PorticoModel", "PorticoRouting", "PorticoAllocation"],
+            dependencies: ["PorticoModel", "PorticoRouting", "PorticoAllocation", "PorticoNetboot"],
             swiftSettings: strictConcurrency
         ),
         // NIO: the HTTP/1.1, HTTP/2 and TLS ingress data plane.
@@ -89,6 +92,7 @@ let package = Package(
                 "PorticoHTTP",
                 "PorticoL4",
                 "PorticoRouting",
+                "PorticoNetboot",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -117,6 +121,7 @@ let package = Package(
             dependencies: [
                 "PorticoModel",
                 "PorticoPlan",
+                "PorticoNetboot",
                 "PorticoRuntime",
                 "PorticoHTTP",
                 .product(name: "Logging", package: "swift-log"),
@@ -144,7 +149,9 @@ let package = Package(
         .testTarget(name: "PorticoVIPTests", dependencies: ["PorticoVIP"]),
         .testTarget(
             name: "PorticoRuntimeTests",
-            dependencies: ["PorticoRuntime", "PorticoHTTP", "PorticoL4", "PorticoModel", "PorticoPlan"]
+            dependencies: [
+                "PorticoRuntime", "PorticoHTTP", "PorticoL4", "PorticoModel", "PorticoPlan", "PorticoNetboot",
+            ]
         ),
         .testTarget(
             name: "PorticoL4Tests",
@@ -157,7 +164,7 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
-        .testTarget(name: "PorticoPlanTests", dependencies: ["PorticoPlan", "PorticoModel"]),
+        .testTarget(name: "PorticoPlanTests", dependencies: ["PorticoPlan", "PorticoModel", "PorticoNetboot"]),
         .testTarget(
             name: "PorticoHTTPTests",
             dependencies: [

@@ -10,6 +10,11 @@ public struct Manifests: Sendable {
     public var addressPools: [IPAddressPool] = []
     public var l2Advertisements: [L2Advertisement] = []
     public var namespaces: [Namespace] = []
+    /// Network boot (`portico.dev/v1alpha1`).
+    public var bootProfiles: [BootProfileResource] = []
+    public var machineGroups: [MachineGroupResource] = []
+    public var machines: [MachineResource] = []
+    public var netbootSettings: [NetbootSettingsResource] = []
     /// Problems found while reading and validating.
     public var diagnostics: [Diagnostic] = []
     /// The files read, in order.
@@ -58,5 +63,7 @@ public struct Manifests: Sendable {
             + ids("ConfigMap", configMaps.map(\.metadata))
             + ids("IPAddressPool", addressPools.filter { $0.legacyProtocol == nil }.map(\.metadata))
             + ids("L2Advertisement", l2Advertisements.map(\.metadata)) + ids("Namespace", namespaces.map(\.metadata))
+            + ids("BootProfile", bootProfiles.map(\.metadata)) + ids("MachineGroup", machineGroups.map(\.metadata))
+            + ids("Machine", machines.map(\.metadata)) + ids("NetbootSettings", netbootSettings.map(\.metadata))
     }
 }

@@ -12,6 +12,7 @@ struct ResourceDecoder {
         "discovery.k8s.io/v1": ["EndpointSlice"],
         "networking.k8s.io/v1": ["Ingress", "IngressClass"],
         "metallb.io/v1beta1": ["IPAddressPool", "L2Advertisement"],
+        NetbootKinds.apiVersion: NetbootKinds.kinds,
     ]
 
     func decodeDocument(_ field: Field, into manifests: inout Manifests) {
@@ -86,6 +87,8 @@ struct ResourceDecoder {
         case "IPAddressPool": manifests.addressPools.append(decodeAddressPool(object, metadata))
         case "L2Advertisement": manifests.l2Advertisements.append(decodeL2Advertisement(object, metadata))
         case "Namespace": manifests.namespaces.append(Namespace(metadata: metadata))
+        case _ where apiVersion == NetbootKinds.apiVersion && NetbootKinds.kinds.contains(kind):
+            decodeNetboot(kind, object, metadata, into: &manifests)
         default: break
         }
     }

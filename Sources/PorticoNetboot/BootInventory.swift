@@ -55,6 +55,21 @@ public struct BootInventory: Hashable, Sendable {
         self.machines.first { $0.uuid == uuid }
     }
 
+    /// The machine that asks with this MAC and UUID: the one declared with that MAC (else that
+    /// UUID), or else an undeclared machine that a group selects by that MAC or UUID. `nil`
+    /// for machines nobody declared nor named: they boot their local disk, so a stranger on the
+    /// network is never installed by the default group.
+    public func machine(hardwareAddress: HardwareAddress?, uuid: ClientUUID?) -> Machine? {
+        if let hardwareAddress, let machine = self.machine(hardwareAddress: hardwareAddress) { return machine }
+        if let uuid, let machine = self.machine(uuid: uuid) { return machine }
+        guard let hardwareAddress else { return nil }
+        let named = self.groups.contains { group in
+            (group.selector.hardwareAddress != nil && group.selector.hardwareAddress == hardwareAddress)
+                || (group.selector.uuid != nil && group.selector.uuid == uuid)
+        }
+        return named ? Machine(hardwareAddress: hardwareAddress, uuid: uuid) : nil
+    }
+
     /// The most specific group matching `machine` (the default group at worst).
     public func group(for machine: Machine) -> BootGroup {
         // The default group matches everything and validation guaranteed it exists.
@@ -102,7 +117,7 @@ public struct BootAssignment: Hashable, Sendable {
     /// The profile it boots.
     public var profile: BootProfile
     /// Template variables.
-    public var variables: [String: String]
+    public var variables: [String: TemplateValue]
 }
 
 /// What a served `pxelinux.cfg` file says.

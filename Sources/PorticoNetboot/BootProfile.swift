@@ -85,14 +85,14 @@ public struct BootGroup: Hashable, Sendable {
     /// Which machines belong; empty for the default group.
     public var selector: MachineSelector
     /// Template variables for the group's machines (a machine's own variables win).
-    public var variables: [String: String]
+    public var variables: [String: TemplateValue]
 
     /// A group.
     public init(
         name: String,
         profile: String,
         selector: MachineSelector = MachineSelector(),
-        variables: [String: String] = [:]
+        variables: [String: TemplateValue] = [:]
     ) {
         self.name = name
         self.profile = profile
@@ -111,6 +111,8 @@ public enum InstallState: String, Hashable, Sendable {
 
 /// A known machine.
 public struct Machine: Hashable, Sendable {
+    /// Its name in the manifests (empty for a machine known only by a group's selector).
+    public var name: String
     /// Its MAC (the key it is known by).
     public var hardwareAddress: HardwareAddress
     /// Its SMBIOS UUID, when known.
@@ -120,19 +122,26 @@ public struct Machine: Hashable, Sendable {
     /// Labels groups can select on.
     public var labels: [String: String]
     /// Template variables (SSH keys, disk, password hash, ...).
-    public var variables: [String: String]
-    /// Install or boot the local disk.
+    public var variables: [String: TemplateValue]
+    /// Install or boot the local disk, as the manifests ask; an install the machine reported
+    /// complete (recorded in the state directory) turns `install` into local boot.
     public var installState: InstallState
+    /// Any text; changing it asks for a new install although the last one completed.
+    public var reinstallRequest: String
 
     /// A machine.
     public init(
+        name: String = "",
         hardwareAddress: HardwareAddress,
         uuid: ClientUUID? = nil,
         hostname: String? = nil,
         labels: [String: String] = [:],
-        variables: [String: String] = [:],
-        installState: InstallState = .install
+        variables: [String: TemplateValue] = [:],
+        installState: InstallState = .install,
+        reinstallRequest: String = ""
     ) {
+        self.name = name
+        self.reinstallRequest = reinstallRequest
         self.hardwareAddress = hardwareAddress
         self.uuid = uuid
         self.hostname = hostname

@@ -3,6 +3,10 @@ public import Metrics
 public import NIOCore
 import NIOPosix
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The proxyDHCP service: UDP sockets on 67 (DISCOVERs, answered with OFFERs) and 4011 (PXE
 /// boot server requests, answered with ACKs), with `SO_BROADCAST` and `SO_REUSEADDR`, answering
 /// through a `ProxyDHCPResponder` and sending each reply where the responder says. Malformed
@@ -24,6 +28,10 @@ public final class ProxyDHCPServer: Sendable {
         public var clientPort: UInt16
         /// Decides the answers.
         public var responder: ProxyDHCPResponder
+        /// The network interface both sockets are bound to (`SO_BINDTODEVICE`), if any: only
+        /// its requests are answered, and broadcast replies leave through it even when the
+        /// host has no default route (an isolated provisioning network).
+        public var interface: String?
 
         /// A configuration answering with `responder`.
         public init(
@@ -31,8 +39,10 @@ public final class ProxyDHCPServer: Sendable {
             dhcpPort: Int = 67,
             bootServerPort: Int = 4011,
             clientPort: UInt16 = 68,
-            responder: ProxyDHCPResponder
+            responder: ProxyDHCPResponder,
+            interface: String? = nil
         ) {
+            self.interface = interface
             self.host = host
             self.dhcpPort = dhcpPort
             self.bootServerPort = bootServerPort
@@ -131,6 +141,7 @@ public final class ProxyDHCPServer: Sendable {
     private func bind(port: Int, serving kind: ProxyDHCPPort) async throws -> any Channel {
         let address = try SocketAddress(ipAddress: self.configuration.host, port: port)
         let (responder, clientPort) = (self.configuration.responder, self.configuration.clientPort)
+        let interface = self.configuration.interface
         let (logger, metrics) = (self.logger, self.metrics)
         return try await DatagramBootstrap(group: self.eventLoop)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -146,6 +157,11 @@ public final class ProxyDHCPServer: Sendable {
                         metrics: metrics
                     )
                     try channel.pipeline.syncOperations.addHandler(handler)
+                }.flatMap {
+                    guard let interface, let provider = channel as? any SocketOptionProvider else {
+                        return channel.eventLoop.makeSucceededVoidFuture()
+                    }
+                    return provider.bindToDevice(interface)
                 }
             }
             .bind(to: address)
@@ -157,4 +173,31 @@ public final class ProxyDHCPServer: Sendable {
 public enum ProxyDHCPServerError: Error, Hashable, Sendable {
     /// `start()` was called twice, or after `stop()`.
     case alreadyStarted
+    /// Binding to an interface by name is supported on Linux only.
+    case interfaceBindingUnsupported
+}
+
+extension SocketOptionProvider {
+    /// `SO_BINDTODEVICE`: the socket receives and sends through `interface` only.
+    func bindToDevice(_ interface: String) -> EventLoopFuture<Void> {
+        #if os(Linux)
+        var name = InterfaceName()
+        let bytes = Array(interface.utf8.prefix(15))
+        withUnsafeMutableBytes(of: &name) { buffer in
+            for (index, byte) in bytes.enumerated() { buffer[index] = byte }
+        }
+        return self.unsafeSetSocketOption(
+            level: SocketOptionLevel(SOL_SOCKET),
+            name: SocketOptionName(SO_BINDTODEVICE),
+            value: name
+        )
+        #else
+        return self.eventLoop.makeFailedFuture(ProxyDHCPServerError.interfaceBindingUnsupported)
+        #endif
+    }
+}
+
+/// `IFNAMSIZ` bytes, NUL-terminated, as `SO_BINDTODEVICE` takes them.
+private struct InterfaceName: Sendable {
+    var bytes: (UInt64, UInt64) = (0, 0)
 }

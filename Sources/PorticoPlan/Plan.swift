@@ -23,6 +23,8 @@ public struct Plan: Sendable {
     /// Client certificate verification per IngressClass, oldest Ingress first.
     public var clientAuthorities: [String: [ClientAuthority]] = [:]
     public var diagnostics: [Diagnostic] = []
+    /// Network boot: profiles, groups, machines and the boot servers' configuration.
+    public var netboot: NetbootPlan?
 
     public init() {}
 

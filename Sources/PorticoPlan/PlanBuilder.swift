@@ -11,6 +11,7 @@ public enum PlanBuilder {
         let addresses = allocate(manifests, previous: previous, &plan)
         buildListeners(manifests, addresses: addresses, &plan)
         buildRoutes(manifests, &plan)
+        buildNetboot(manifests, &plan)
         plan.diagnostics = plan.diagnostics.sortedByLocation()
         return plan
     }

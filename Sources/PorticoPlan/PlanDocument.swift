@@ -37,8 +37,11 @@ public struct PlanDocument: Codable, Sendable, Equatable {
     public var listeners: [Listener]
     public var routes: [Route]
     public var diagnostics: [DiagnosticEntry]
+    /// Network boot, when the manifests have netboot resources.
+    public var netboot: NetbootDocument?
 
     public init(_ plan: Plan) {
+        netboot = plan.netboot.map(NetbootDocument.init)
         allocations = plan.allocations
         releases = plan.releases
         failures = plan.failures

@@ -44,6 +44,7 @@ public enum PlanText {
             out += "\nAllocation failures (\(document.failures.count))\n"
             out += document.failures.map { "  \($0.service): \($0.reason)\n" }.joined()
         }
+        if let netboot = document.netboot { out += netboot.text }
         let errors = plan.diagnostics.filter { $0.severity == .error }.count
         out += "\nDiagnostics: \(errors) errors, \(plan.diagnostics.count - errors) warnings\n"
         out += plan.diagnostics.map { "  \($0)\n" }.joined()

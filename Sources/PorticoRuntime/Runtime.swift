@@ -71,6 +71,7 @@ public final class PorticoRuntime: ServiceLifecycle.Service, Sendable {
     private let registry: PrometheusCollectorRegistry
     private let state = NIOLockedValueBox(State())
     private let l4: L4Engine
+    private let netboot: NetbootRunner
     private let reloads: AsyncStream<String>
     private let reloadRequests: AsyncStream<String>.Continuation
 
@@ -92,6 +93,7 @@ public final class PorticoRuntime: ServiceLifecycle.Service, Sendable {
         self.registry = registry
         self.logger = logger
         self.l4 = L4Engine(group: group, logger: logger)
+        self.netboot = NetbootRunner(stateDirectory: options.stateDirectory, group: group, logger: logger)
         (reloads, reloadRequests) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -160,6 +162,7 @@ public final class PorticoRuntime: ServiceLifecycle.Service, Sendable {
                 metadata: ["tcp": "\(l4Configuration.tcp.count)", "udp": "\(l4Configuration.udp.count)"]
             )
         }
+        try await netboot.apply(plan.netboot?.configuration)
         if let lock = plan.lock, let stateDirectory = options.stateDirectory {
             do {
                 try StateDirectory(path: stateDirectory).writeLock(lock)
@@ -264,6 +267,7 @@ public final class PorticoRuntime: ServiceLifecycle.Service, Sendable {
                 tasks.addTask { await engine.shutdown(gracePeriod: self.options.drainTimeout) }
             }
             tasks.addTask { await self.l4.shutdown(gracePeriod: self.options.drainTimeout) }
+            tasks.addTask { await self.netboot.stop() }
         }
         await admin.close()
         logger.info("stopped")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PorticoModel
+import PorticoNetboot
 import PorticoPlan
 
 /// The `portico` command.
@@ -53,6 +54,12 @@ struct ManifestPaths: ParsableArguments {
         let (lock, problems) = StateDirectory(path: stateDir).readLock()
         var plan = PlanBuilder.plan(for: manifests, previous: lock)
         plan.diagnostics = problems + plan.diagnostics
+        do {
+            PlanBuilder.recordInstalls(try InstallLedger(stateDirectory: stateDir).snapshot(), in: &plan)
+        } catch {
+            let file = (stateDir as NSString).appendingPathComponent(InstallLedger.fileName)
+            plan.diagnostics.insert(.error(at: SourceLocation(file: file, line: 1, column: 1), "\(error)"), at: 0)
+        }
         return plan
     }
 }
