@@ -59,7 +59,7 @@ let package = Package(
         // Pure: manifests -> plan (allocations, listeners, routes, diagnostics).
         .target(
             name: "PorticoPlan",
-            dependencies: ["PorticoModel", "PorticoRouting", "PorticoAllocation"],
+            dependencies: ["PorticoModel", "PorticoRouting", "PorticoAllocation", "PorticoVIP"],
             swiftSettings: strictConcurrency
         ),
         // NIO: the HTTP/1.1, HTTP/2 and TLS ingress data plane.
@@ -88,6 +88,7 @@ let package = Package(
                 "PorticoHTTP",
                 "PorticoL4",
                 "PorticoRouting",
+                "PorticoVIP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -155,7 +156,7 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
-        .testTarget(name: "PorticoPlanTests", dependencies: ["PorticoPlan", "PorticoModel"]),
+        .testTarget(name: "PorticoPlanTests", dependencies: ["PorticoPlan", "PorticoModel", "PorticoVIP"]),
         .testTarget(
             name: "PorticoHTTPTests",
             dependencies: [

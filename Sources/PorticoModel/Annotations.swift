@@ -10,8 +10,13 @@ public enum Annotations {
     /// On an ingress front: `namespace/name` of the `kubernetes.io/tls` Secret served to
     /// clients whose SNI matches no Ingress TLS host (else the oldest Ingress's certificate).
     public static let defaultCertificate = "portico.dev/default-certificate"
+    /// On a LoadBalancer Service: the VRRP VRID (1-255) of its virtual addresses.
+    public static let vrrpVirtualRouterID = "portico.dev/vrrp-vrid"
+    /// On a LoadBalancer Service: the node (`--node`) that should hold its addresses.
+    public static let vrrpPreferredNode = "portico.dev/vrrp-preferred-node"
     /// Every Portico annotation on Services, for typo detection.
     public static let serviceAnnotations: Set<String> = [
-        ingressClass, proxyProtocol, acceptProxyProtocolFrom, defaultCertificate,
+        ingressClass, proxyProtocol, acceptProxyProtocolFrom, defaultCertificate, vrrpVirtualRouterID,
+        vrrpPreferredNode,
     ]
 }

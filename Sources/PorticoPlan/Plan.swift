@@ -21,6 +21,10 @@ public struct Plan: Sendable {
     /// Certificates per IngressClass, from the TLS sections of its Ingresses.
     public var certificates: [String: [ServedCertificate]] = [:]
     public var diagnostics: [Diagnostic] = []
+    /// The virtual routers of `virtualIPNode` (see ``VirtualIPPlanner``); empty unless computed.
+    public var virtualIPs: [VirtualIPGroup] = []
+    /// The node `virtualIPs` were computed for.
+    public var virtualIPNode: String?
 
     public init() {}
 

@@ -37,12 +37,17 @@ public struct PlanDocument: Codable, Sendable, Equatable {
     public var listeners: [Listener]
     public var routes: [Route]
     public var diagnostics: [DiagnosticEntry]
+    /// The node the virtual IPs are for, and its virtual routers (with state and owner at run time).
+    public var node: String?
+    public var virtualIPs: [VirtualIPGroup]
 
     public init(_ plan: Plan) {
         allocations = plan.allocations
         releases = plan.releases
         failures = plan.failures
         listeners = plan.listeners
+        node = plan.virtualIPNode
+        virtualIPs = plan.virtualIPs
         routes = []
         for (className, table) in plan.routeTables.sorted(by: { $0.key < $1.key }) {
             for rule in table.rules {

@@ -13,6 +13,7 @@ struct Serve: AsyncParsableCommand {
     )
 
     @OptionGroup var manifests: ManifestPaths
+    @OptionGroup var vrrp: VRRPOptions
 
     @Option(help: "Name of this node (for address announcement).")
     var node: String = ProcessInfo.processInfo.hostName
@@ -58,7 +59,9 @@ struct Serve: AsyncParsableCommand {
                 node: node,
                 adminHost: adminHost,
                 adminPort: adminPort,
-                drainTimeout: .seconds(Int64(drainTimeout))
+                drainTimeout: .seconds(Int64(drainTimeout)),
+                virtualIPNode: vrrp.node(named: node),
+                vrrpPeers: vrrp.peers
             ),
             group: MultiThreadedEventLoopGroup.singleton,
             registry: registry,
