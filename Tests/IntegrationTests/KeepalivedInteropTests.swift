@@ -65,9 +65,12 @@ final class KeepalivedNode {
     }
 
     /// SIGKILL every process of the namespace (keepalived's parent and its VRRP child): a crash.
+    /// All are stopped first: a VRRP child that saw its parent die would resign cleanly.
     func killAll() {
         if let pids = try? ChildProcess.run(["ip", "netns", "pids", lab.nodes[index]]).output {
-            for pid in pids.split(separator: "\n").compactMap({ pid_t($0) }) { Glibc.kill(pid, SIGKILL) }
+            let list = pids.split(separator: "\n").compactMap { pid_t($0) }
+            for pid in list { Glibc.kill(pid, SIGSTOP) }
+            for pid in list { Glibc.kill(pid, SIGKILL) }
         }
         process?.wait()
     }

@@ -155,5 +155,68 @@ import Testing
         for node in nodes { node.terminate() }
         for index in 0..<3 { #expect(!lab.holds(index), "\(nodes[index].name) kept the address after SIGTERM") }
     }
+
+    @Test func reloadAddsAndRemovesVirtualIPsWithoutDisturbingOthers() throws {
+        if let reason = VIPLab.skipReason {
+            print("skipping reloadAddsAndRemovesVirtualIPsWithoutDisturbingOthers: \(reason)")
+            return
+        }
+        let lab = try VIPLab(nodeCount: 2)
+        let nodes = try (0..<2).map {
+            try VIPNode(
+                lab: lab,
+                index: $0,
+                extraArguments: ["--vrrp-advert-interval", "100", "--vrrp-nodes", "n1,n2"]
+            )
+        }
+        for node in nodes { try node.start() }
+        for node in nodes { try node.waitUntilReady() }
+        try #require(Self.waitFor(5) { Self.owners(nodes).count == 1 } != nil, "\(Self.dump(nodes))")
+        Thread.sleep(forTimeInterval: 0.5)
+        let first = try #require(Self.owners(nodes).first)
+        let planText = try lab.run(in: lab.nodes[0], ["curl", "-s", "http://\(lab.nodeAddress(0)):9090/plan"]).output
+        let plan = try JSONSerialization.jsonObject(with: Data(planText.utf8)) as? [String: Any]
+        let groups = plan?["virtualIPs"] as? [[String: Any]] ?? []
+        let vrid = try #require(groups.first?["virtualRouterID"] as? Int, "\(planText)")
+        func changes(of id: Int) -> Int {
+            nodes.map { node in
+                node.log.split(separator: "\n").filter {
+                    $0.contains("VIP owner changed") && $0.contains("vrid=\(id) ")
+                }
+                .count
+            }.reduce(0, +)
+        }
+        let before = changes(of: vrid)
+
+        // A second Service on a second address: every node picks it up on reload.
+        let second = """
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: second
+              annotations: {metallb.io/loadBalancerIPs: \(VIPLab.secondVirtualIP)}
+            spec:
+              type: LoadBalancer
+              ports: [{name: http, port: 81}]
+            """
+        for node in nodes { try node.manifests.write("second.yaml", second) }
+        let added = Self.waitFor(10) {
+            nodes.filter { lab.holds($0.index, VIPLab.secondVirtualIP) }.count == 1
+        }
+        #expect(added != nil, "the second address has no single owner:\n\(Self.dump(nodes))")
+        // The first address was not disturbed: same owner, no ownership change logged for it.
+        #expect(Self.owners(nodes) == [first])
+        #expect(changes(of: vrid) == before, "\(Self.dump(nodes))")
+
+        // Removing the Service removes its address everywhere; the first stays.
+        for node in nodes {
+            try FileManager.default.removeItem(at: node.manifests.url.appendingPathComponent("second.yaml"))
+        }
+        let removed = Self.waitFor(10) { !nodes.contains { lab.holds($0.index, VIPLab.secondVirtualIP) } }
+        #expect(removed != nil, "the second address stayed bound:\n\(Self.dump(nodes))")
+        #expect(Self.owners(nodes) == [first])
+        #expect(changes(of: vrid) == before, "\(Self.dump(nodes))")
+        for node in nodes { node.terminate() }
+    }
 }
 #endif

@@ -7,6 +7,7 @@ import Glibc
 /// unique suffix; the namespaces are deleted when the lab goes away, also after a failure.
 final class VIPLab {
     static let virtualIP = "10.77.0.200"
+    static let secondVirtualIP = "10.77.0.201"
     let suffix: String
     let bridge: String
     let nodes: [String]
@@ -65,11 +66,11 @@ final class VIPLab {
 
     func nodeAddress(_ index: Int) -> String { "10.77.0.\(11 + index)" }
 
-    /// Whether node `index` has the virtual IP on its interface.
-    func holds(_ index: Int) -> Bool {
+    /// Whether node `index` has the virtual IP (or `address`) on its interface.
+    func holds(_ index: Int, _ address: String = VIPLab.virtualIP) -> Bool {
         let output = (try? ChildProcess.run(["ip", "-n", nodes[index], "-4", "-o", "addr", "show", "dev", "eth0"]))?
             .output
-        return output?.contains(" \(Self.virtualIP)/32 ") == true
+        return output?.contains(" \(address)/32 ") == true
     }
 
     /// Runs a command inside a namespace.
@@ -121,7 +122,7 @@ final class VIPNode {
             kind: IPAddressPool
             metadata: {name: lab, namespace: metallb-system}
             spec:
-              addresses: [\(VIPLab.virtualIP)/32]
+              addresses: [\(VIPLab.virtualIP)-\(VIPLab.secondVirtualIP)]
             ---
             apiVersion: metallb.io/v1beta1
             kind: L2Advertisement
