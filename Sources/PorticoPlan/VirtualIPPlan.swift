@@ -161,20 +161,8 @@ public enum VirtualIPPlanner {
             let parts = allocation.service.split(separator: "/", maxSplits: 1).map(String.init)
             let service = parts.count == 2 ? manifests.service(namespace: parts[0], name: parts[1]) : nil
             let annotations = service?.metadata.annotations ?? [:]
-            var vrid: UInt8?
-            if let text = annotations[virtualRouterIDAnnotation] {
-                if let value = UInt8(text), value > 0 {
-                    vrid = value
-                } else if let service {
-                    diagnostics.append(
-                        .error(
-                            at: service.metadata.annotationLocations[virtualRouterIDAnnotation]
-                                ?? service.metadata.location,
-                            "Service \(allocation.service): \(virtualRouterIDAnnotation) must be a VRID from 1 to 255, not \"\(text)\""
-                        )
-                    )
-                }
-            }
+            // An invalid value is an error of the manifests (ManifestValidator); it is ignored here.
+            let vrid = annotations[virtualRouterIDAnnotation].flatMap { UInt8($0) }.flatMap { $0 > 0 ? $0 : nil }
             for ip in allocation.ips {
                 guard let address = VRRPAddress(ip) else { continue }
                 var entry = entries[address] ?? Entry(interface: interface)

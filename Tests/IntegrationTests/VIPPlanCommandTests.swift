@@ -24,7 +24,7 @@ import Testing
           annotations: {metallb.io/loadBalancerIPs: 10.0.20.200, portico.dev/vrrp-vrid: "42"}
         spec:
           type: LoadBalancer
-          ports: [{port: 80}]
+          ports: [{port: 18081}]
         """
 
     @Test func planShowsTheVirtualRoutersOfTheNode() throws {
@@ -59,3 +59,46 @@ import Testing
         #expect(bad.status == 2)
     }
 }
+
+#if os(Linux)
+/// Without root, `portico serve` says why it runs no virtual routers and keeps serving.
+@Suite struct VIPWithoutRootTests {
+    @Test func serveWithoutRootSkipsVirtualIPsAndKeepsServing() throws {
+        guard geteuid() == 0, (try? ChildProcess.run(["setpriv", "--version"]).status) == 0 else {
+            print("skipping serveWithoutRootSkipsVirtualIPsAndKeepsServing: needs root and setpriv to drop to nobody")
+            return
+        }
+        let directory = try ManifestDirectory(["vip.yaml": VIPPlanCommandTests.manifests])
+        _ = chmod(directory.path, 0o755)
+        _ = chmod(directory.path + "/vip.yaml", 0o644)
+        let log = directory.path + "/serve.log"
+        let port = freePort()
+        let process = try ChildProcess(
+            [
+                "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PorticoProcess.binary.path, "serve",
+                directory.path, "--node", "n1", "--node-label", "role=edge", "--vrrp-interface", "lo", "--admin",
+                "127.0.0.1:\(port)",
+            ],
+            stdout: .file(log),
+            stderr: .file(log)
+        )
+        defer { process.stop(grace: 5) }
+        var text = ""
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline && !text.contains("admin endpoint listening") && process.isRunning {
+            Thread.sleep(forTimeInterval: 0.1)
+            text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        }
+        if text.contains("Permission denied") {
+            print(
+                "skipping serveWithoutRootSkipsVirtualIPsAndKeepsServing: nobody cannot run it: \(text)"
+            )
+            return
+        }
+        #expect(text.contains("virtual IPs not started: VRRP needs root"), "\(text)")
+        #expect(process.isRunning, "\(text)")
+        let ready = try Curl.get("http://127.0.0.1:\(port)/readyz")
+        #expect(ready.status == 200)
+    }
+}
+#endif
