@@ -71,7 +71,8 @@ public final class VirtualRouterThread: @unchecked Sendable {
     /// Starts the thread: leftover addresses are removed, then the routers elect.
     public func start() {
         let thread = Thread { [self] in run() }
-        thread.name = "portico-vrrp-\(interface)-\(family == .ipv4 ? "v4" : "v6")"
+        // Linux thread names are at most 15 bytes: a longer one is silently not set.
+        thread.name = family == .ipv4 ? "portico-vrrp4" : "portico-vrrp6"
         thread.stackSize = 1 << 20
         self.thread = thread
         thread.start()
