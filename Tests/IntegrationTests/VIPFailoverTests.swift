@@ -218,5 +218,54 @@ import Testing
         #expect(changes(of: vrid) == before, "\(Self.dump(nodes))")
         for node in nodes { node.terminate() }
     }
+
+    /// The priority node `index` has for the first virtual IP, from its `/plan`.
+    static func priority(_ lab: VIPLab, _ index: Int) throws -> Int {
+        let text = try lab.run(in: lab.nodes[index], ["curl", "-s", "http://\(lab.nodeAddress(index)):9090/plan"])
+            .output
+        let plan = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+        let groups = plan?["virtualIPs"] as? [[String: Any]] ?? []
+        return try #require(groups.first?["priority"] as? Int, "\(text)")
+    }
+
+    @Test func partitionAndHealLeaveOneOwnerThatTheClientReaches() throws {
+        if let reason = VIPLab.skipReason {
+            print("skipping partitionAndHealLeaveOneOwnerThatTheClientReaches: \(reason)")
+            return
+        }
+        let lab = try VIPLab(nodeCount: 3)
+        let nodes = try (0..<3).map { try VIPNode(lab: lab, index: $0, extraArguments: Self.nodeArguments) }
+        for node in nodes { try node.start() }
+        for node in nodes { try node.waitUntilReady() }
+        try #require(Self.waitFor(5) { Self.owners(nodes).count == 1 } != nil, "\(Self.dump(nodes))")
+        Thread.sleep(forTimeInterval: 0.5)
+        // The preferred node (highest derived priority) holds the address.
+        let priorities = try (0..<3).map { try Self.priority(lab, $0) }
+        #expect(Set(priorities).count == 3, "\(priorities)")
+        let preferred = priorities.indices.max { priorities[$0] < priorities[$1] }!
+        #expect(Self.owners(nodes) == [preferred], "priorities \(priorities):\n\(Self.dump(nodes))")
+        #expect(Self.waitFor(3, poll: 0.05) { Self.answeringNode(lab) == nodes[preferred].name } != nil)
+
+        // Partition: the preferred node is cut off; the others elect one of them, whom the
+        // client reaches (the cut-off node still holds the address on its side).
+        try lab.connect(preferred, false)
+        let others = (0..<3).filter { $0 != preferred }
+        let elected = Self.waitFor(3) { others.filter { lab.holds($0) }.count == 1 }
+        try #require(elected != nil, "no owner on the majority side:\n\(Self.dump(nodes))")
+        let interim = others.first { lab.holds($0) }!
+        #expect(Self.waitFor(3, poll: 0.05) { Self.answeringNode(lab) == nodes[interim].name } != nil)
+        #expect(lab.holds(preferred), "the cut-off node cannot know and keeps its address")
+
+        // Heal: the two masters hear each other; the lower one lets go, the preferred one
+        // re-announces, and the client's neighbour cache points at it again.
+        try lab.connect(preferred, true)
+        let healed = Self.waitFor(3) { Self.owners(nodes) == [preferred] }
+        #expect(healed != nil, "owners after healing: \(Self.owners(nodes))\n\(Self.dump(nodes))")
+        let preferredMAC = try lab.mac(preferred)
+        let cache = Self.waitFor(3, poll: 0.05) { lab.clientNeighbour() == preferredMAC }
+        #expect(cache != nil, "client neighbour \(lab.clientNeighbour() ?? "none"), owner MAC \(preferredMAC)")
+        #expect(Self.waitFor(3, poll: 0.05) { Self.answeringNode(lab) == nodes[preferred].name } != nil)
+        for node in nodes { node.terminate() }
+    }
 }
 #endif

@@ -73,6 +73,25 @@ final class VIPLab {
         return output?.contains(" \(address)/32 ") == true
     }
 
+    /// Cuts node `index` off the bridge (`false`) or plugs it back (`true`).
+    func connect(_ index: Int, _ up: Bool) throws {
+        try Self.shell("ip -n \(bridge) link set p\(index) \(up ? "up" : "down")")
+    }
+
+    /// The MAC address of node `index`'s interface.
+    func mac(_ index: Int) throws -> String {
+        let output = try Self.shell("ip -n \(nodes[index]) -o link show eth0")
+        guard let range = output.range(of: "link/ether ") else { return "" }
+        return String(output[range.upperBound...].prefix(17))
+    }
+
+    /// The MAC the client's neighbour cache has for the virtual IP, if any.
+    func clientNeighbour() -> String? {
+        let output = (try? ChildProcess.run(["ip", "-n", client, "neigh", "show", Self.virtualIP]))?.output ?? ""
+        guard let range = output.range(of: "lladdr ") else { return nil }
+        return String(output[range.upperBound...].prefix(17))
+    }
+
     /// Runs a command inside a namespace.
     func run(in namespace: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         try ChildProcess.run(["ip", "netns", "exec", namespace] + arguments)
