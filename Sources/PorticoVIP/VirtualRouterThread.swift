@@ -71,8 +71,6 @@ public final class VirtualRouterThread: @unchecked Sendable {
     /// Starts the thread: leftover addresses are removed, then the routers elect.
     public func start() {
         let thread = Thread { [self] in run() }
-        // Linux thread names are at most 15 bytes: a longer one is silently not set.
-        thread.name = family == .ipv4 ? "portico-vrrp4" : "portico-vrrp6"
         thread.stackSize = 1 << 20
         self.thread = thread
         thread.start()
@@ -109,6 +107,7 @@ public final class VirtualRouterThread: @unchecked Sendable {
 
     private func run() {
         var lastFailureReport: ContinuousClock.Instant?
+        Self.nameKernelThread(family == .ipv4 ? "portico-vrrp4" : "portico-vrrp6")
         Self.requestRealtimeScheduling()
         driver.start()
         publish()
@@ -162,6 +161,16 @@ public final class VirtualRouterThread: @unchecked Sendable {
         if changed { statuses = current }
         condition.unlock()
         if changed { statusChanged(current.values.sorted { $0.virtualRouterID < $1.virtualRouterID }) }
+    }
+
+    /// Names the calling thread for ps and chrt (at most 15 bytes). Foundation's `Thread.name`
+    /// does not reach the kernel thread here, and Glibc's module lacks `pthread_setname_np`.
+    private static func nameKernelThread(_ name: String) {
+        let descriptor = open("/proc/thread-self/comm", O_WRONLY)
+        guard descriptor >= 0 else { return }
+        let bytes = Array(name.utf8.prefix(15))
+        _ = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        close(descriptor)
     }
 
     /// `SCHED_RR` at a low real-time priority for the calling thread, when permitted.
