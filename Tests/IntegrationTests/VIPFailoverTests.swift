@@ -267,5 +267,41 @@ import Testing
         #expect(Self.waitFor(3, poll: 0.05) { Self.answeringNode(lab) == nodes[preferred].name } != nil)
         for node in nodes { node.terminate() }
     }
+
+    @Test func unicastPeersElectAndFailOverWithoutMulticast() throws {
+        if let reason = VIPLab.skipReason {
+            print("skipping unicastPeersElectAndFailOverWithoutMulticast: \(reason)")
+            return
+        }
+        guard (try? ChildProcess.run(["tcpdump", "--version"]).status) == 0 else {
+            print("skipping unicastPeersElectAndFailOverWithoutMulticast: needs tcpdump")
+            return
+        }
+        let lab = try VIPLab(nodeCount: 2)
+        let nodes = try (0..<2).map { index in
+            try VIPNode(
+                lab: lab,
+                index: index,
+                extraArguments: Self.nodeArguments.prefix(2) + ["--vrrp-peer", lab.nodeAddress(1 - index)]
+            )
+        }
+        for node in nodes { try node.start() }
+        for node in nodes { try node.waitUntilReady() }
+        try #require(Self.waitFor(5) { Self.owners(nodes).count == 1 } != nil, "\(Self.dump(nodes))")
+        Thread.sleep(forTimeInterval: 1)
+        #expect(Self.owners(nodes).count == 1, "\(Self.dump(nodes))")
+        // The client sees no advertisement to 224.0.0.18 (multicast would be flooded to it).
+        let capture = try lab.run(
+            in: lab.client,
+            ["timeout", "2", "tcpdump", "-i", "eth0", "-n", "-c", "5", "ip proto 112 and dst 224.0.0.18"]
+        )
+        #expect(!capture.output.contains("224.0.0.18"), "\(capture.output)")
+        let master = try #require(Self.owners(nodes).first)
+        nodes[master].kill()
+        let takeover = Self.waitFor(3) { Self.owners(nodes) == [1 - master] }
+        #expect(takeover != nil, "no takeover with unicast peers:\n\(Self.dump(nodes))")
+        #expect(Self.waitFor(3, poll: 0.05) { Self.answeringNode(lab) == nodes[1 - master].name } != nil)
+        for node in nodes { node.terminate() }
+    }
 }
 #endif
