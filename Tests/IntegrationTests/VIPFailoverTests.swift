@@ -303,5 +303,76 @@ import Testing
         #expect(Self.waitFor(3, poll: 0.05) { Self.answeringNode(lab) == nodes[1 - master].name } != nil)
         for node in nodes { node.terminate() }
     }
+
+    @Test func ipv6AddressFailsOverWithLinkLocalAdvertisements() throws {
+        if let reason = VIPLab.skipReason {
+            print("skipping ipv6AddressFailsOverWithLinkLocalAdvertisements: \(reason)")
+            return
+        }
+        let address = "fd00:77::200"
+        let manifest = """
+            apiVersion: metallb.io/v1beta1
+            kind: IPAddressPool
+            metadata: {name: v6, namespace: metallb-system}
+            spec:
+              addresses: [\(address)/128]
+            ---
+            apiVersion: metallb.io/v1beta1
+            kind: L2Advertisement
+            metadata: {name: v6, namespace: metallb-system}
+            spec:
+              ipAddressPools: [v6]
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: six
+              annotations: {metallb.io/loadBalancerIPs: "\(address)"}
+            spec:
+              type: LoadBalancer
+              ipFamilies: [IPv6]
+              ports: [{port: 80}]
+            """
+        let lab = try VIPLab(nodeCount: 2)
+        // Link-local addresses (the only allowed VRRPv3 source for IPv6) without waiting for DAD.
+        // The client and nodes share an on-link prefix so that the client can reach the VIP.
+        for (index, namespace) in (lab.nodes + [lab.client]).enumerated() {
+            try VIPLab.shell("ip netns exec \(namespace) sysctl -qw net.ipv6.conf.eth0.accept_dad=0")
+            try VIPLab.shell("ip -n \(namespace) link set eth0 down; ip -n \(namespace) link set eth0 up")
+            try VIPLab.shell("ip -n \(namespace) -6 addr add fd00:77::\(index + 11)/64 dev eth0 nodad")
+        }
+        let nodes = try (0..<2).map {
+            try VIPNode(lab: lab, index: $0, extraArguments: Self.nodeArguments.prefix(2) + [], manifest: manifest)
+        }
+        func holds(_ index: Int) -> Bool {
+            let output = (try? lab.run(in: lab.nodes[index], ["ip", "-6", "-o", "addr", "show", "dev", "eth0"]))?.output
+            return output?.contains(" \(address)/128 ") == true
+        }
+        func owners() -> [Int] { (0..<2).filter { nodes[$0].isRunning && holds($0) } }
+        for node in nodes { try node.start() }
+        for node in nodes { try node.waitUntilReady() }
+        try #require(Self.waitFor(5) { owners().count == 1 } != nil, "\(Self.dump(nodes))")
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(owners().count == 1, "\(Self.dump(nodes))")
+        let master = try #require(owners().first)
+        // The client talks to the address first: its neighbour entry names the master.
+        let before = try lab.run(in: lab.client, ["ping", "-6", "-c", "1", "-W", "1", address])
+        #expect(before.status == 0, "\(before.output)")
+        nodes[master].kill()
+        let takeover = Self.waitFor(3) { owners() == [1 - master] }
+        #expect(takeover != nil, "no IPv6 takeover:\n\(Self.dump(nodes))")
+        // The unsolicited neighbour advertisement moves the client's entry to the new owner
+        // (the killed node's kernel still holds the address, and would answer a multicast
+        // solicitation too), and the client reaches the address there.
+        let ownerMAC = try lab.mac(1 - master)
+        let neighbour = Self.waitFor(3, poll: 0.05) {
+            (try? lab.run(in: lab.client, ["ip", "-6", "neigh", "show", address]).output)?.contains(ownerMAC) == true
+        }
+        let entry = (try? lab.run(in: lab.client, ["ip", "-6", "neigh", "show", address]).output) ?? ""
+        #expect(neighbour != nil, "client neighbour entry \(entry) does not name the new owner \(ownerMAC)")
+        let reached = try lab.run(in: lab.client, ["ping", "-6", "-c", "1", "-W", "1", address])
+        #expect(reached.status == 0, "\(reached.output)")
+        for node in nodes { node.terminate() }
+    }
 }
 #endif

@@ -129,43 +129,44 @@ final class VIPNode {
     let extraArguments: [String]
     private(set) var process: ChildProcess?
 
-    init(lab: VIPLab, index: Int, extraArguments: [String]) throws {
+    init(lab: VIPLab, index: Int, extraArguments: [String], manifest: String? = nil) throws {
         self.lab = lab
         self.index = index
         self.name = "n\(index + 1)"
         self.extraArguments = extraArguments
         let address = lab.nodeAddress(index)
         manifests = try ManifestDirectory([
-            "vip.yaml": """
-            apiVersion: metallb.io/v1beta1
-            kind: IPAddressPool
-            metadata: {name: lab, namespace: metallb-system}
-            spec:
-              addresses: [\(VIPLab.virtualIP)-\(VIPLab.secondVirtualIP)]
-            ---
-            apiVersion: metallb.io/v1beta1
-            kind: L2Advertisement
-            metadata: {name: lab, namespace: metallb-system}
-            spec:
-              ipAddressPools: [lab]
-              interfaces: [eth0]
-            ---
-            apiVersion: v1
-            kind: Service
-            metadata:
-              name: who
-              annotations: {metallb.io/loadBalancerIPs: \(VIPLab.virtualIP)}
-            spec:
-              type: LoadBalancer
-              ports: [{name: http, port: 80}]
-            ---
-            apiVersion: v1
-            kind: Endpoints
-            metadata: {name: who}
-            subsets:
-            - addresses: [{ip: \(address)}]
-              ports: [{name: http, port: 9090}]
-            """
+            "vip.yaml": manifest
+                ?? """
+                apiVersion: metallb.io/v1beta1
+                kind: IPAddressPool
+                metadata: {name: lab, namespace: metallb-system}
+                spec:
+                  addresses: [\(VIPLab.virtualIP)-\(VIPLab.secondVirtualIP)]
+                ---
+                apiVersion: metallb.io/v1beta1
+                kind: L2Advertisement
+                metadata: {name: lab, namespace: metallb-system}
+                spec:
+                  ipAddressPools: [lab]
+                  interfaces: [eth0]
+                ---
+                apiVersion: v1
+                kind: Service
+                metadata:
+                  name: who
+                  annotations: {metallb.io/loadBalancerIPs: \(VIPLab.virtualIP)}
+                spec:
+                  type: LoadBalancer
+                  ports: [{name: http, port: 80}]
+                ---
+                apiVersion: v1
+                kind: Endpoints
+                metadata: {name: who}
+                subsets:
+                - addresses: [{ip: \(address)}]
+                  ports: [{name: http, port: 9090}]
+                """
         ])
         logURL = FileManager.default.temporaryDirectory.appendingPathComponent("portico-vip-\(lab.suffix)-\(name).log")
         FileManager.default.createFile(atPath: logURL.path, contents: nil)
