@@ -41,10 +41,10 @@ final class VirtualIPService: Sendable {
         #if os(Linux)
         state.withLockedValue { state in
             guard !state.stopped else { return }
-            if !groups.isEmpty && geteuid() != 0 {
+            if !groups.isEmpty && !Self.hasNetworkCapabilities() {
                 if !state.warnedNotRoot {
                     logger.warning(
-                        "virtual IPs not started: VRRP needs root (CAP_NET_RAW, CAP_NET_ADMIN); serving without them",
+                        "virtual IPs not started: VRRP needs CAP_NET_RAW and CAP_NET_ADMIN (root); serving without them",
                         metadata: ["groups": "\(groups.count)", "uid": "\(geteuid())"]
                     )
                     state.warnedNotRoot = true
@@ -137,6 +137,17 @@ final class VirtualIPService: Sendable {
         #else
         return groups
         #endif
+    }
+
+    /// Whether the effective capabilities (`CapEff` in /proc/self/status) include
+    /// CAP_NET_ADMIN (12) and CAP_NET_RAW (13): root, or a service granted them.
+    static func hasNetworkCapabilities() -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+            let bits = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16)
+        else { return geteuid() == 0 }
+        let needed: UInt64 = 1 << 12 | 1 << 13
+        return bits & needed == needed
     }
 
     // MARK: - configuration

@@ -95,7 +95,7 @@ import Testing
             )
             return
         }
-        #expect(text.contains("virtual IPs not started: VRRP needs root"), "\(text)")
+        #expect(text.contains("virtual IPs not started: VRRP needs CAP_NET_RAW and CAP_NET_ADMIN"), "\(text)")
         #expect(process.isRunning, "\(text)")
         let ready = try Curl.get("http://127.0.0.1:\(port)/readyz")
         #expect(ready.status == 200)
