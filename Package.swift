@@ -62,7 +62,7 @@ let package = Package(
         // Pure: manifests -> plan (allocations, listeners, routes, diagnostics).
         .target(
             name: "PorticoPlan",
-            dependencies: ["PorticoModel", "PorticoRouting", "PorticoAllocation", "PorticoNetboot"],
+            dependencies: ["PorticoModel", "PorticoRouting", "PorticoAllocation", "PorticoNetboot", "PorticoVIP"],
             swiftSettings: strictConcurrency
         ),
         // NIO: the HTTP/1.1, HTTP/2 and TLS ingress data plane.
@@ -93,6 +93,7 @@ let package = Package(
                 "PorticoL4",
                 "PorticoRouting",
                 "PorticoNetboot",
+                "PorticoVIP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -164,7 +165,7 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
-        .testTarget(name: "PorticoPlanTests", dependencies: ["PorticoPlan", "PorticoModel", "PorticoNetboot"]),
+        .testTarget(name: "PorticoPlanTests", dependencies: ["PorticoPlan", "PorticoModel", "PorticoNetboot", "PorticoVIP"]),
         .testTarget(
             name: "PorticoHTTPTests",
             dependencies: [

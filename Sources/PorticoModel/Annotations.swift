@@ -15,9 +15,14 @@ public enum Annotations {
     public static let healthCheck = "portico.dev/health-check"
     /// Seconds between two probes of one endpoint (default 5).
     public static let healthCheckInterval = "portico.dev/health-check-interval"
+    /// On a LoadBalancer Service: the VRRP VRID (1-255) of its virtual addresses.
+    public static let vrrpVirtualRouterID = "portico.dev/vrrp-vrid"
+    /// On a LoadBalancer Service: the node (`--node`) that should hold its addresses.
+    public static let vrrpPreferredNode = "portico.dev/vrrp-preferred-node"
     /// Every Portico annotation on Services, for typo detection.
     public static let serviceAnnotations: Set<String> = [
         ingressClass, proxyProtocol, acceptProxyProtocolFrom, defaultCertificate, healthCheck, healthCheckInterval,
+        vrrpVirtualRouterID, vrrpPreferredNode,
     ]
 }
 

@@ -301,7 +301,13 @@ enum ManifestValidator {
                     } else {
                         diagnostics.append(.error(at: location, "\(subject): \(field): no Secret \"\(value)\""))
                     }
-                case Annotations.ingressClass:
+                case Annotations.vrrpVirtualRouterID:
+                    if !(1...255).contains(Int(value) ?? 0) {
+                        diagnostics.append(
+                            .error(at: location, "\(subject): \(field): \"\(value)\" must be a VRID from 1 to 255")
+                        )
+                    }
+                case Annotations.ingressClass, Annotations.vrrpPreferredNode:
                     break
                 case Annotations.healthCheck, Annotations.healthCheckInterval:
                     for problem in HealthCheckSpec.problems(service.metadata.annotations)

@@ -25,6 +25,10 @@ public struct Plan: Sendable {
     public var diagnostics: [Diagnostic] = []
     /// Network boot: profiles, groups, machines and the boot servers' configuration.
     public var netboot: NetbootPlan?
+    /// The virtual routers of `virtualIPNode` (see ``VirtualIPPlanner``); empty unless computed.
+    public var virtualIPs: [VirtualIPGroup] = []
+    /// The node `virtualIPs` were computed for.
+    public var virtualIPNode: String?
 
     public init() {}
 

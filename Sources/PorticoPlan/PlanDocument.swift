@@ -39,6 +39,9 @@ public struct PlanDocument: Codable, Sendable, Equatable {
     public var diagnostics: [DiagnosticEntry]
     /// Network boot, when the manifests have netboot resources.
     public var netboot: NetbootDocument?
+    /// The node the virtual IPs are for, and its virtual routers (with state and owner at run time).
+    public var node: String?
+    public var virtualIPs: [VirtualIPGroup]
 
     public init(_ plan: Plan) {
         netboot = plan.netboot.map(NetbootDocument.init)
@@ -46,6 +49,8 @@ public struct PlanDocument: Codable, Sendable, Equatable {
         releases = plan.releases
         failures = plan.failures
         listeners = plan.listeners
+        node = plan.virtualIPNode
+        virtualIPs = plan.virtualIPs
         routes = []
         for (className, table) in plan.routeTables.sorted(by: { $0.key < $1.key }) {
             for rule in table.rules {

@@ -45,6 +45,19 @@ public enum PlanText {
             out += document.failures.map { "  \($0.service): \($0.reason)\n" }.joined()
         }
         if let netboot = document.netboot { out += netboot.text }
+        if let node = document.node {
+            out += "\nVirtual IPs on node \(node) (\(document.virtualIPs.count))\n"
+            out += table(
+                ["VRID", "ADDRESSES", "INTERFACE", "PRIORITY", "STATE", "OWNER", "SERVICES"],
+                document.virtualIPs.map {
+                    [
+                        String($0.virtualRouterID), $0.addresses.joined(separator: ","),
+                        $0.interface.isEmpty ? "(none: --vrrp-interface)" : $0.interface, String($0.priority),
+                        $0.state ?? "-", $0.owner ?? "-", $0.services.joined(separator: ","),
+                    ]
+                }
+            )
+        }
         let errors = plan.diagnostics.filter { $0.severity == .error }.count
         out += "\nDiagnostics: \(errors) errors, \(plan.diagnostics.count - errors) warnings\n"
         out += plan.diagnostics.map { "  \($0)\n" }.joined()

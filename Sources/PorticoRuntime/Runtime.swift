@@ -7,7 +7,7 @@ import NIOPosix
 public import PorticoHTTP
 import PorticoL4
 import PorticoModel
-import PorticoPlan
+public import PorticoPlan
 public import Prometheus
 public import ServiceLifecycle
 import UnixSignals
@@ -25,6 +25,10 @@ public struct RuntimeOptions: Sendable {
     public var drainTimeout: TimeAmount
     /// A line per HTTP request, when set.
     public var accessLog: AccessLog?
+    /// This node for the virtual-IP election; nil runs no virtual routers.
+    public var virtualIPNode: VirtualIPNode?
+    /// Unicast VRRP peers (networks without multicast); empty for multicast.
+    public var vrrpPeers: [String] = []
 
     public init(
         paths: [String],
@@ -34,7 +38,9 @@ public struct RuntimeOptions: Sendable {
         adminPort: Int = 9090,
         pollInterval: Duration = .seconds(1),
         drainTimeout: TimeAmount = .seconds(10),
-        accessLog: AccessLog? = nil
+        accessLog: AccessLog? = nil,
+        virtualIPNode: VirtualIPNode? = nil,
+        vrrpPeers: [String] = []
     ) {
         self.paths = paths
         self.stateDirectory = stateDirectory
@@ -44,6 +50,8 @@ public struct RuntimeOptions: Sendable {
         self.pollInterval = pollInterval
         self.drainTimeout = drainTimeout
         self.accessLog = accessLog
+        self.virtualIPNode = virtualIPNode
+        self.vrrpPeers = vrrpPeers
     }
 }
 
@@ -72,6 +80,7 @@ public final class PorticoRuntime: ServiceLifecycle.Service, Sendable {
     private let state = NIOLockedValueBox(State())
     private let l4: L4Engine
     private let netboot: NetbootRunner
+    private let virtualIPs: VirtualIPService
     private let reloads: AsyncStream<String>
     private let reloadRequests: AsyncStream<String>.Continuation
 
@@ -94,6 +103,11 @@ public final class PorticoRuntime: ServiceLifecycle.Service, Sendable {
         self.logger = logger
         self.l4 = L4Engine(group: group, logger: logger)
         self.netboot = NetbootRunner(stateDirectory: options.stateDirectory, group: group, logger: logger)
+        self.virtualIPs = VirtualIPService(
+            node: options.virtualIPNode?.name ?? options.node,
+            peers: options.vrrpPeers,
+            logger: logger.with("component", "vrrp")
+        )
         (reloads, reloadRequests) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -109,11 +123,18 @@ public final class PorticoRuntime: ServiceLifecycle.Service, Sendable {
 
     func computePlan() -> Plan {
         let manifests = ManifestLoader.load(paths: options.paths)
-        guard let stateDirectory = options.stateDirectory else { return PlanBuilder.plan(for: manifests) }
-        let directory = StateDirectory(path: stateDirectory)
-        let (lock, problems) = directory.readLock()
-        var plan = PlanBuilder.plan(for: manifests, previous: lock)
-        plan.diagnostics = problems + plan.diagnostics
+        var plan: Plan
+        if let stateDirectory = options.stateDirectory {
+            let directory = StateDirectory(path: stateDirectory)
+            let (lock, problems) = directory.readLock()
+            plan = PlanBuilder.plan(for: manifests, previous: lock)
+            plan.diagnostics = problems + plan.diagnostics
+        } else {
+            plan = PlanBuilder.plan(for: manifests)
+        }
+        if let node = options.virtualIPNode {
+            VirtualIPPlanner.addVirtualIPs(to: &plan, manifests: manifests, node: node)
+        }
         return plan
     }
 
@@ -170,6 +191,7 @@ public final class PorticoRuntime: ServiceLifecycle.Service, Sendable {
                 logger.error("cannot record allocations", metadata: ["error": "\(error)"])
             }
         }
+        virtualIPs.apply(plan.virtualIPs)
         let json = Self.encode(plan)
         state.withLockedValue {
             $0.engines = engines
@@ -238,12 +260,18 @@ public final class PorticoRuntime: ServiceLifecycle.Service, Sendable {
             throw RuntimeError.invalidConfiguration(errors: plan.diagnostics.filter { $0.severity == .error }.count)
         }
         try await apply(plan)
-        let admin = try await AdminServer.start(
-            host: options.adminHost,
-            port: options.adminPort,
-            group: group,
-            content: self
-        )
+        let admin: AdminServer
+        do {
+            admin = try await AdminServer.start(
+                host: options.adminHost,
+                port: options.adminPort,
+                group: group,
+                content: self
+            )
+        } catch {
+            virtualIPs.shutdown()
+            throw error
+        }
         state.withLockedValue { $0.admin = admin }
         logger.info("admin endpoint listening", metadata: ["address": "\(admin.localAddress.map { "\($0)" } ?? "?")"])
         Gauge(label: "portico_config_last_reload_successful").record(1)
@@ -258,8 +286,11 @@ public final class PorticoRuntime: ServiceLifecycle.Service, Sendable {
                 tasks.cancelAll()
             }
         } onGracefulShutdown: {
+            // Resign first: a backup takes the addresses after its skew time, not a timeout.
+            self.virtualIPs.shutdown()
             self.reloadRequests.finish()
         }
+        virtualIPs.shutdown()
         logger.info("shutting down: draining connections", metadata: ["timeout": "\(options.drainTimeout)"])
         let engines = state.withLockedValue { $0.engines }
         await withTaskGroup(of: Void.self) { tasks in
@@ -300,7 +331,12 @@ extension PorticoRuntime: AdminContent {
 
     public func isReady() -> Bool { state.withLockedValue { $0.plan != nil } }
 
-    public func planJSON() -> [UInt8] { state.withLockedValue { $0.planJSON } }
+    public func planJSON() -> [UInt8] {
+        let (plan, json) = state.withLockedValue { ($0.plan, $0.planJSON) }
+        guard var plan, !plan.virtualIPs.isEmpty else { return json }
+        plan.virtualIPs = virtualIPs.annotate(plan.virtualIPs)
+        return Self.encode(plan)
+    }
 
     public func metricsText() -> [UInt8] {
         var buffer: [UInt8] = []

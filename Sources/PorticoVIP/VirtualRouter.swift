@@ -35,6 +35,10 @@ public struct VirtualRouter: Sendable {
         case refresh
     }
 
+    /// After winning a conflict between two masters, the delay of the announcement burst
+    /// that follows (longer than Linux's 1 s neighbour lock time).
+    public static let conflictRepeatDelay: Duration = .milliseconds(1_500)
+
     /// The configuration, validated.
     public let configuration: VirtualRouterConfiguration
     /// The current state.
@@ -244,6 +248,11 @@ extension VirtualRouter {
         actions: inout [Action]
     ) {
         actions.append(.removeAddresses(configuration.virtualAddresses))
+        // One last advertisement at this node's priority, so that the winner hears that there
+        // were two masters and re-announces: neighbours that followed this node's announcements
+        // (after a partition heals) would otherwise keep sending to it until their cache expires.
+        // The winner's own advertisement may have reached this node first and be all it sends.
+        sendAdvertisement(priority: configuration.priority, actions: &actions)
         enterBackup(now: now)
         masterAdvertisementInterval = learnedInterval
         electionDeadline = now + masterDownInterval
@@ -348,6 +357,14 @@ extension VirtualRouter {
             let minimumGap = max(configuration.advertisementInterval, .seconds(1))
             if lastAnnouncement.map({ now - $0 >= minimumGap }) ?? true {
                 announce(repetitions: 1, now: now, actions: &actions)
+            }
+            // Neighbours ignore an ARP update within their lock time (Linux: 1 s) of the
+            // previous one, which the other master may just have sent: a burst follows once
+            // that has passed, so that after a partition heals they point here again.
+            let again = now + Self.conflictRepeatDelay
+            if announcementDeadline.map({ again < $0 }) ?? true {
+                announcementPhase = .repeatBurst
+                announcementDeadline = again
             }
         }
     }

@@ -54,6 +54,23 @@ public final class VirtualRouterDriver {
         for id in routers.keys.sorted() { apply(id) { $0.shutdown(now: now) } }
     }
 
+    /// Replaces the set of routers without disturbing unchanged ones: a router whose VRID is
+    /// gone or whose configuration changed shuts down (addresses removed, then resignation);
+    /// new and changed ones start (leftover addresses removed, then election).
+    public func reconfigure(_ newRouters: [VirtualRouter]) {
+        let now = clock.now()
+        var wanted: [UInt8: VirtualRouter] = [:]
+        for router in newRouters { wanted[router.configuration.virtualRouterID] = router }
+        for id in routers.keys.sorted() where wanted[id]?.configuration != routers[id]?.configuration {
+            apply(id) { $0.shutdown(now: now) }
+            routers[id] = nil
+        }
+        for id in wanted.keys.sorted() where routers[id] == nil {
+            routers[id] = wanted[id]
+            apply(id) { $0.start(now: now) }
+        }
+    }
+
     /// Waits for a packet until the next deadline (at most `maximumWait`), drains every pending
     /// packet, then fires due timers.
     public func step(maximumWait: Duration) throws {

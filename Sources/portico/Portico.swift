@@ -103,6 +103,11 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Output format: text or json.")
     var format: Format = .text
 
+    @Option(help: "Show the virtual IPs this node would take part in (see serve's --vrrp-* options).")
+    var node: String?
+
+    @OptionGroup var vrrp: VRRPOptions
+
     @Flag(help: "Record the allocations in the state directory's lock (needs --state-dir and valid manifests).")
     var write = false
 
@@ -111,7 +116,11 @@ struct PlanCommand: ParsableCommand {
     }
 
     func run() throws {
-        let plan = manifests.plan()
+        var plan = manifests.plan()
+        if let node {
+            let loaded = ManifestLoader.load(paths: manifests.paths)
+            VirtualIPPlanner.addVirtualIPs(to: &plan, manifests: loaded, node: vrrp.node(named: node))
+        }
         switch format {
         case .text:
             print(PlanText.render(plan), terminator: "")

@@ -14,6 +14,7 @@ struct Serve: AsyncParsableCommand {
     )
 
     @OptionGroup var manifests: ManifestPaths
+    @OptionGroup var vrrp: VRRPOptions
 
     @Option(help: "Name of this node (for address announcement).")
     var node: String = ProcessInfo.processInfo.hostName
@@ -78,7 +79,9 @@ struct Serve: AsyncParsableCommand {
                 adminHost: adminHost,
                 adminPort: adminPort,
                 drainTimeout: .seconds(Int64(drainTimeout)),
-                accessLog: requestLog
+                accessLog: requestLog,
+                virtualIPNode: vrrp.node(named: node),
+                vrrpPeers: vrrp.peers
             ),
             group: MultiThreadedEventLoopGroup.singleton,
             registry: registry,

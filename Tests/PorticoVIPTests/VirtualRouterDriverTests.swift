@@ -116,4 +116,35 @@ struct VirtualRouterDriverTests {
         #expect(shell.log == ["remove [10.0.0.100]", "send 0 10.0.0.2->224.0.0.18"])
         #expect(events.count == 2)  // two ownership changes: start and shutdown
     }
+
+    @Test func reconfigureKeepsUnchangedRoutersAndReplacesChangedOnes() throws {
+        let shell = FakeShell()
+        let clock = FakeClock()
+        let driver = try makeDriver(priority: 255, shell: shell, clock: clock)
+        driver.start()
+        shell.log = []
+        // Same configuration: nothing happens to the running master.
+        driver.reconfigure([try router(configuration(priority: 255))])
+        #expect(shell.log.isEmpty)
+        #expect(driver.routers[42]?.state == .master)
+        // A new VRID starts (leftover address removed first); the unchanged one keeps running.
+        var other = configuration(priority: 100)
+        other.virtualRouterID = 7
+        other.virtualAddresses = [VRRPAddress(literal: "10.0.0.101")]
+        driver.reconfigure([try router(configuration(priority: 255)), try router(other)])
+        #expect(shell.log == ["remove [10.0.0.101]"])
+        #expect(driver.routers[42]?.state == .master)
+        #expect(driver.routers[7]?.state == .backup)
+        // A changed router resigns (address removed first) and starts again with the new settings.
+        shell.log = []
+        driver.reconfigure([try router(configuration(priority: 100)), try router(other)])
+        #expect(Array(shell.log.prefix(2)) == ["remove [10.0.0.100]", "send 0 10.0.0.2->224.0.0.18"])
+        #expect(driver.routers[42]?.state == .backup)
+        #expect(driver.routers[42]?.configuration.priority == 100)
+        // A removed router that was backup just stops.
+        shell.log = []
+        driver.reconfigure([try router(other)])
+        #expect(driver.routers[42] == nil)
+        #expect(!shell.log.contains { $0.hasPrefix("add") || $0.hasPrefix("send") })
+    }
 }

@@ -221,7 +221,8 @@ struct VirtualRouterTransitionTests {
         #expect(change.reason == .higherPriorityPeer(101))
         #expect(change.previousOwner == .local)
         #expect(change.newOwner == .peer(lowerPeer))
-        #expect(!actions.contains { if case .sendAdvertisement = $0 { true } else { false } })
+        // Addresses first, then one last advertisement so that the winner re-announces.
+        #expect(actions[1] == .sendAdvertisement(advert(priority: 100)))
     }
 
     @Test func masterStepsDownForEqualPriorityWithHigherAddress() throws {
@@ -254,6 +255,10 @@ struct VirtualRouterTransitionTests {
         // A second conflict within a second re-advertises without another announcement.
         let second = router.receivedAdvertisement(advert(priority: 50), from: lowerPeer, now: now + .milliseconds(300))
         #expect(second == [.sendAdvertisement(advert(priority: 100)), .scheduleTimer(at: now + .milliseconds(1_300))])
+        // Once neighbours' ARP lock time has passed, a full burst points them here again.
+        _ = router.timerFired(now: now + .milliseconds(1_300))
+        let burst = router.timerFired(now: now + VirtualRouter.conflictRepeatDelay)
+        #expect(burst.contains(.announceAddresses([virtualAddress], repetitions: 5)))
     }
 
     @Test func masterAnswersResignationWithAdvertisement() throws {
