@@ -50,7 +50,7 @@ final class EngineState: Sendable {
             guard let tls = pool.tls else { continue }
             var client = TLSConfiguration.makeClientConfiguration()
             client.minimumTLSVersion = .tlsv12
-            client.applicationProtocols = ["http/1.1"]
+            client.applicationProtocols = pool.http2 ? ["h2"] : ["http/1.1"]
             if let roots = tls.trustRootsPEM {
                 let certificates = try NIOSSLCertificate.fromPEMBytes(Array(roots.utf8))
                 client.trustRoots = .certificates(certificates)

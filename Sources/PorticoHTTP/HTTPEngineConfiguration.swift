@@ -281,12 +281,22 @@ public struct UpstreamPool: Sendable {
     public var tls: UpstreamTLS?
     /// Active probing of the endpoints; those failing it are tried last.
     public var healthCheck: HealthCheck?
+    /// Speak HTTP/2 to the endpoints, one stream per request on one connection per endpoint
+    /// and event loop (ingress-nginx `backend-protocol: GRPC`, or `GRPCS` with ``tls``):
+    /// prior knowledge in plain text, ALPN `h2` over TLS. Trailers pass both ways.
+    public var http2: Bool
 
     /// Creates a pool.
-    public init(endpoints: [UpstreamEndpoint], tls: UpstreamTLS? = nil, healthCheck: HealthCheck? = nil) {
+    public init(
+        endpoints: [UpstreamEndpoint],
+        tls: UpstreamTLS? = nil,
+        healthCheck: HealthCheck? = nil,
+        http2: Bool = false
+    ) {
         self.endpoints = endpoints
         self.tls = tls
         self.healthCheck = healthCheck
+        self.http2 = http2
     }
 }
 

@@ -67,6 +67,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     private var order: [Int]?
     /// The endpoint of the current connect attempt.
     private var currentEndpoint: UpstreamEndpoint?
+    /// The route's pool speaks HTTP/2 (gRPC): each exchange is a new stream.
+    private var upstreamIsHTTP2 = false
     /// The endpoint counted as busy for least-requests balancing.
     private var countedEndpoint: UpstreamEndpoint?
     /// A `Set-Cookie` for the response (cookie affinity, when the client's cookie did not name
@@ -497,6 +499,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         if facts.expectsContinue {
             head.headers.remove(name: "expect")
         }
+        if upstreamPool.http2, incoming.headers[canonicalForm: "te"].contains(where: { $0.lowercased() == "trailers" })
+        {
+            // The one TE value HTTP/2 allows, and gRPC servers require.
+            head.headers.replaceOrAdd(name: "te", value: "trailers")
+        }
         self.forwarding.apply(to: &head.headers, facts: facts)
         if let rewrite = route.rewrite, let uri = rewrite.apply(to: head.uri) {
             head.uri = uri
@@ -516,6 +523,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         }
         self.endpoints = upstreamPool.endpoints
         self.upstreamTLS = state.upstreamTLS[route.pool]
+        self.upstreamIsHTTP2 = upstreamPool.http2
         self.firstEndpoint = self.pool.nextIndex(pool: route.pool, count: upstreamPool.endpoints.count)
         self.affinityCookie = nil
         self.stickyEndpoint = nil
@@ -675,6 +683,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.currentEndpoint = endpoint
         let key = UpstreamKey(endpoint: endpoint, tls: self.upstreamTLS.map { ObjectIdentifier($0.context) })
         self.attempts += 1
+        if self.upstreamIsHTTP2 {
+            return self.openStream(key, route: route, endpoint: endpoint)
+        }
         if !self.forceNewConnection, let connection = self.pool.takeIdle(key) {
             if self.isIdempotent && !self.requestHasBody {
                 self.replayableHead = self.requestHead
@@ -709,6 +720,38 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
                     self.respondLocally(
                         .badGateway,
                         "upstream connect failed for service \"\(route.service)\" (\(endpoint))\n",
+                        forceClose: !self.requestEnded
+                    )
+                }
+            }
+        }
+    }
+
+    /// A stream on the endpoint's HTTP/2 connection; failures retry like connect failures.
+    private func openStream(_ key: UpstreamKey, route: HTTPRoute, endpoint: UpstreamEndpoint) {
+        self.replayableHead = nil
+        let exchange = self.exchange
+        self.pool.openStream(key, tls: self.upstreamTLS, timeout: route.connectTimeout).assumeIsolated().whenComplete {
+            result in
+            switch result {
+            case .success(let stream):
+                self.pool.health.connectSucceeded(endpoint)
+                if self.exchange == exchange && self.phase == .connecting {
+                    self.attach(stream)
+                } else {
+                    stream.close()
+                }
+            case .failure(let error):
+                self.pool.health.connectFailed(endpoint, now: .now(), base: self.limits.ejectionTime)
+                guard self.exchange == exchange && self.phase == .connecting else { return }
+                let bound = min(self.limits.maxConnectAttempts, self.endpoints.count)
+                if self.isIdempotent && self.attempts < bound {
+                    self.connectUpstream()
+                } else {
+                    self.pool.metrics.countUpstreamError(service: route.service, reason: "connect")
+                    self.respondLocally(
+                        .badGateway,
+                        "upstream connect failed for service \"\(route.service)\" (\(endpoint), HTTP/2: \(error))\n",
                         forceClose: !self.requestEnded
                     )
                 }
@@ -761,7 +804,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             }
             self.responseStarted = true
             self.replayableHead = nil
-            self.upstreamReusable = head.isKeepAlive
+            self.upstreamReusable = head.isKeepAlive && !self.upstreamIsHTTP2
+            // An HTTP/2 upstream's head says 2.0; the downstream codec writes its own version.
+            if head.version.major == 2 { head.version = .http1_1 }
             if head.status == .switchingProtocols && self.isUpgradeRequest {
                 self.responseIsSwitching = true
                 head.headers.removeHopByHopFromResponse(keepUpgrade: true)

@@ -2,6 +2,7 @@ import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 import NIOSSL
 
@@ -21,6 +22,8 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPClientRequestPart
 
     let key: UpstreamKey
+    /// One HTTP/2 stream (gRPC upstreams) rather than an HTTP/1.1 connection: never reused.
+    let isStream: Bool
     /// Strong on purpose: a connection can close after its pool was dropped (engine
     /// shutdown, a test's engine going away); the pool lets go of a connection when it
     /// closes, which breaks the cycle. (It was `unowned(unsafe)`: a use after free.)
@@ -35,9 +38,10 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private(set) var failure: (any Error)?
     var idleSince = NIODeadline.uptimeNanoseconds(0)
 
-    init(key: UpstreamKey, pool: UpstreamConnectionPool) {
+    init(key: UpstreamKey, pool: UpstreamConnectionPool, isStream: Bool = false) {
         self.key = key
         self.pool = pool
+        self.isStream = isStream
     }
 
     var channel: (any Channel)? { self.context?.channel }
@@ -127,6 +131,8 @@ final class UpstreamConnectionPool {
     /// This loop's metric counters (kept here because this object is already loop-local).
     let metrics: LoopMetrics
     private var idle: [UpstreamKey: [UpstreamConnection]] = [:]
+    /// HTTP/2 connections (gRPC pools), one per endpoint and TLS context; requests are streams.
+    private var http2: [UpstreamKey: EventLoopFuture<HTTP2Upstream>] = [:]
     private var cursors: [String: Int] = [:]
     /// Ejections and requests in progress, by endpoint, on this loop.
     var health = EndpointHealth()
@@ -204,6 +210,94 @@ final class UpstreamConnectionPool {
             for connection in list { connection.close() }
         }
         self.idle = [:]
+        for (_, upstream) in self.http2 {
+            upstream.whenSuccess { $0.channel.close(promise: nil) }
+        }
+        self.http2 = [:]
+    }
+
+    /// A new stream on this loop's HTTP/2 connection to the endpoint (connecting it first if
+    /// needed; concurrent requests share one connect). The stream speaks HTTP/1 parts, so a
+    /// ``ProxyHandler`` drives it like any upstream connection.
+    func openStream(
+        _ key: UpstreamKey,
+        tls: UpstreamTLSContext?,
+        timeout: TimeAmount
+    ) -> EventLoopFuture<UpstreamConnection> {
+        let connection: EventLoopFuture<HTTP2Upstream>
+        if let existing = self.http2[key] {
+            connection = existing
+        } else {
+            connection = self.connectHTTP2(key, tls: tls, timeout: timeout)
+            self.http2[key] = connection
+            let loopBound = NIOLoopBound(self, eventLoop: self.eventLoop)
+            connection.whenComplete { result in
+                switch result {
+                case .success(let upstream):
+                    upstream.channel.closeFuture.whenComplete { _ in
+                        let pool = loopBound.value
+                        if pool.http2[key] === connection { pool.http2[key] = nil }
+                    }
+                case .failure:
+                    let pool = loopBound.value
+                    if pool.http2[key] === connection { pool.http2[key] = nil }
+                }
+            }
+        }
+        let loopBound = NIOLoopBound(self, eventLoop: self.eventLoop)
+        let secure = tls != nil
+        return connection.flatMap { upstream in
+            upstream.multiplexer.createStreamChannel { stream in
+                stream.eventLoop.makeCompletedFuture {
+                    let operations = stream.pipeline.syncOperations
+                    try operations.addHandler(
+                        HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: secure ? .https : .http)
+                    )
+                    try operations.addHandler(UpstreamConnection(key: key, pool: loopBound.value, isStream: true))
+                }
+            }
+        }.flatMapThrowing { stream in
+            try stream.pipeline.syncOperations.handler(type: UpstreamConnection.self)
+        }
+    }
+
+    private func connectHTTP2(
+        _ key: UpstreamKey,
+        tls: UpstreamTLSContext?,
+        timeout: TimeAmount
+    ) -> EventLoopFuture<HTTP2Upstream> {
+        let endpoint = key.endpoint
+        let serverName = tls?.serverName ?? (IPAddressRange.parse(endpoint.host) == nil ? endpoint.host : nil)
+        let bootstrap = ClientBootstrap(group: self.eventLoop)
+            .connectTimeout(timeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let operations = channel.pipeline.syncOperations
+                    if let tls {
+                        try operations.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: serverName))
+                    }
+                    let multiplexer = try operations.configureHTTP2Pipeline(
+                        mode: .client,
+                        connectionConfiguration: NIOHTTP2Handler.ConnectionConfiguration(),
+                        streamConfiguration: NIOHTTP2Handler.StreamConfiguration()
+                    ) { stream in
+                        // Upstreams do not open streams to us (no server push).
+                        stream.close()
+                    }
+                    try operations.addHandler(HTTP2Upstream.Holder(multiplexer: multiplexer))
+                }
+            }
+        let connecting: EventLoopFuture<any Channel>
+        if let address = try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port) {
+            connecting = bootstrap.connect(to: address)
+        } else {
+            connecting = bootstrap.connect(host: endpoint.host, port: endpoint.port)
+        }
+        return connecting.flatMapThrowing { channel in
+            let holder = try channel.pipeline.syncOperations.handler(type: HTTP2Upstream.Holder.self)
+            return HTTP2Upstream(channel: channel, multiplexer: holder.multiplexer)
+        }
     }
 
     /// Opens a new HTTP/1.1 connection (over TLS when `tls` is set) on this event loop.
@@ -245,6 +339,27 @@ final class UpstreamConnectionPool {
             .flatMapThrowing { channel in
                 try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
             }
+    }
+}
+
+/// An HTTP/2 connection to an upstream and the multiplexer that opens its streams.
+final class HTTP2Upstream {
+    let channel: any Channel
+    let multiplexer: NIOHTTP2Handler.StreamMultiplexer
+
+    init(channel: any Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer) {
+        self.channel = channel
+        self.multiplexer = multiplexer
+    }
+
+    /// Keeps the multiplexer reachable from the channel until the connect completes.
+    final class Holder: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = Never
+        let multiplexer: NIOHTTP2Handler.StreamMultiplexer
+
+        init(multiplexer: NIOHTTP2Handler.StreamMultiplexer) {
+            self.multiplexer = multiplexer
+        }
     }
 }
 

@@ -116,13 +116,6 @@ public enum IngressAnnotations {
         if let value = metadata.annotations[prefix + "backend-protocol"] {
             if let parsed = IngressPolicy.BackendProtocol(rawValue: value.uppercased()) {
                 policy.backendProtocol = parsed
-                if parsed == .grpc || parsed == .grpcs {
-                    report(
-                        .warning,
-                        "backend-protocol",
-                        "gRPC needs HTTP/2 to the upstream, which this version does not speak yet; requests go as HTTP/1.1\(parsed == .grpcs ? " over TLS" : "")"
-                    )
-                }
             } else {
                 report(.error, "backend-protocol", "\"\(value)\" must be HTTP, HTTPS, GRPC or GRPCS")
             }

@@ -33,8 +33,9 @@ enum PlanApplication {
                 let policy = backend.policy
                 // backend-protocol HTTPS (or GRPCS): TLS to the endpoints, unverified as in ingress-nginx.
                 let tls = policy.backendProtocol == .https || policy.backendProtocol == .grpcs ? UpstreamTLS() : nil
+                let http2 = policy.backendProtocol == .grpc || policy.backendProtocol == .grpcs
                 let poolID =
-                    "\(backend.service ?? "resource:" + backend.port):\(backend.port)\(tls == nil ? "" : "+tls")"
+                    "\(backend.service ?? "resource:" + backend.port):\(backend.port)\(tls == nil ? "" : "+tls")\(http2 ? "+h2" : "")"
                 pools[poolID] = UpstreamPool(
                     endpoints: backend.endpoints.compactMap(endpoint),
                     tls: tls,
@@ -43,7 +44,8 @@ enum PlanApplication {
                             kind: $0.httpPath.map { .http(path: $0) } ?? .tcp,
                             interval: .seconds(Int64($0.intervalSeconds))
                         )
-                    }
+                    },
+                    http2: http2
                 )
                 return HTTPRoute(
                     service: backend.service ?? "(resource \(backend.port))",

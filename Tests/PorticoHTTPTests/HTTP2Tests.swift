@@ -14,6 +14,7 @@ extension PorticoHTTPEngineTests {
             var status: Int
             var headers: HTTPHeaders
             var body: String
+            var trailers: HTTPHeaders?
         }
 
         /// What each concurrent stream got to, for the failure message of a bounded wait.
@@ -85,6 +86,7 @@ extension PorticoHTTPEngineTests {
             method: HTTPMethod = .GET,
             path: String,
             body: String? = nil,
+            extraHeaders: [(String, String)] = [],
             progress: StreamProgress? = nil,
             index: Int? = nil
         ) async throws -> Answer {
@@ -104,6 +106,7 @@ extension PorticoHTTPEngineTests {
                 var headers = HTTPHeaders()
                 headers.add(name: "host", value: "a.example.com")
                 if let body { headers.add(name: "content-length", value: String(body.utf8.count)) }
+                headers.add(contentsOf: extraHeaders)
                 try await outbound.write(
                     .head(HTTPRequestHead(version: .http2, method: method, uri: path, headers: headers))
                 )
@@ -119,8 +122,9 @@ extension PorticoHTTPEngineTests {
                         answer.headers = head.headers
                     case .body(let buffer):
                         answer.body += String(buffer: buffer)
-                    case .end:
+                    case .end(let trailers):
                         progress?.record(index, "done")
+                        answer.trailers = trailers
                         return answer
                     }
                 }
@@ -201,6 +205,88 @@ extension PorticoHTTPEngineTests {
                 let missing = try await self.boundedRequest(channel, multiplexer, path: "/nowhere")
                 #expect(missing.status == 200)
                 try await channel.close()
+            }
+        }
+
+        /// backend-protocol GRPC (h2c prior knowledge) and GRPCS (TLS, ALPN h2): gRPC-shaped
+        /// requests reach an HTTP/2 upstream with `te: trailers`, and its trailers come back.
+        @Test(arguments: [false, true]) func grpcUpstreamsSpeakHTTP2BothWays(overTLS: Bool) async throws {
+            var serverTLS: NIOSSLContext?
+            if overTLS {
+                var tls = TLSConfiguration.makeServerConfiguration(
+                    certificateChain: try NIOSSLCertificate.fromPEMBytes(
+                        Array(TestCertificates.defaultCertificate.utf8)
+                    )
+                    .map { .certificate($0) },
+                    privateKey: .privateKey(
+                        try NIOSSLPrivateKey(bytes: Array(TestCertificates.defaultKey.utf8), format: .pem)
+                    )
+                )
+                tls.applicationProtocols = ["h2"]
+                serverTLS = try NIOSSLContext(configuration: tls)
+            }
+            let upstream = try await HTTP2TestUpstream.start(group: TestSupport.group, tls: serverTLS)
+            defer { Task { await upstream.stop() } }
+            var configuration = HTTPEngineConfiguration(
+                listeners: [HTTPListener(address: "127.0.0.1", port: 0, kind: .https)],
+                defaultCertificate: TLSCertificate(
+                    serverNames: [],
+                    certificateChainPEM: TestCertificates.defaultCertificate,
+                    privateKeyPEM: TestCertificates.defaultKey
+                ),
+                routes: TestSupport.routes([(nil, "/", HTTPRoute(service: "default/grpc", pool: "grpc"))]),
+                pools: [
+                    "grpc": UpstreamPool(
+                        endpoints: [UpstreamEndpoint(host: "127.0.0.1", port: upstream.port)],
+                        tls: overTLS ? UpstreamTLS() : nil,
+                        http2: true
+                    )
+                ]
+            )
+            configuration.listeners.append(HTTPListener(address: "127.0.0.1", port: 0, kind: .http))
+            try await TestSupport.withEngine(configuration) { _, ports in
+                let (channel, multiplexer) = try await TestSupport.withTimeout(seconds: 10, "HTTP/2 connection") {
+                    try await self.connectH2(ports[.https])
+                }
+                let answers = try await TestSupport.withTimeout(seconds: 10, "gRPC calls", closing: channel) {
+                    try await withThrowingTaskGroup(of: Answer.self) { group in
+                        for index in 0..<5 {
+                            group.addTask {
+                                try await self.request(
+                                    multiplexer,
+                                    method: .POST,
+                                    path: "/pkg.Service/Call\(index)",
+                                    body: "12345",
+                                    extraHeaders: [("content-type", "application/grpc"), ("te", "trailers")]
+                                )
+                            }
+                        }
+                        var answers: [Answer] = []
+                        for try await answer in group { answers.append(answer) }
+                        return answers
+                    }
+                }
+                #expect(answers.count == 5)
+                for answer in answers {
+                    #expect(answer.status == 200)
+                    #expect(answer.body.hasPrefix("h2 POST /pkg.Service/Call"), "\(answer.body)")
+                    #expect(
+                        answer.body.contains("te=trailers content-type=application/grpc received=5"),
+                        "\(answer.body)"
+                    )
+                    #expect(
+                        answer.trailers?.first(name: "grpc-status") == "0",
+                        "\(String(describing: answer.trailers))"
+                    )
+                }
+                try await channel.close()
+                // An HTTP/1.1 client of the same route: chunked, trailers included, version 1.1.
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.send("GET /h1 HTTP/1.1\r\nHost: a\r\n\r\n")
+                let response = try await client.readResponse()
+                #expect(response.status == 200)
+                #expect(response.body.hasPrefix("h2 GET /h1 te=- "))
+                await client.close()
             }
         }
 
