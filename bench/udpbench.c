@@ -9,6 +9,9 @@
  *       outstanding datagrams are counted lost). Prints one line:
  *       responses=N seconds=S rps=R p50_ms=A p99_ms=B lost=L
  *       The latency of a request is from its send to its reply (a timestamp in the payload).
+ *       Before the clock starts, each flow gets one request answered (resent every 200 ms,
+ *       for up to 5 s), so that forwarders that set a flow up on its first datagram (socat
+ *       forks a child) are measured on established flows.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -87,7 +90,7 @@ static int load(int port, double seconds, int flows, int window) {
     struct sockaddr_in a = loopback(port);
     char payload[SIZE];
     memset(payload, 'u', sizeof payload);
-    uint64_t start = now_ns(), end = start + (uint64_t)(seconds * 1e9);
+    uint64_t start = now_ns(), end;
     for (int f = 0; f < flows; f++) {
         fds[f] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
         int big = 1 << 20;
@@ -95,8 +98,19 @@ static int load(int port, double seconds, int flows, int window) {
         if (connect(fds[f], (struct sockaddr *)&a, sizeof a) != 0) { perror("connect"); return 1; }
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)f};
         epoll_ctl(ep, EPOLL_CTL_ADD, fds[f], &ev);
-        last[f] = start;
     }
+    char warm[2048];
+    for (int f = 0; f < flows; f++) {
+        for (int attempt = 0; attempt < 25; attempt++) {
+            send(fds[f], payload, sizeof payload, 0);
+            struct pollfd p = {.fd = fds[f], .events = POLLIN};
+            if (poll(&p, 1, 200) == 1) break;
+        }
+        while (recv(fds[f], warm, sizeof warm, 0) > 0) {}
+    }
+    start = now_ns();
+    end = start + (uint64_t)(seconds * 1e9);
+    for (int f = 0; f < flows; f++) last[f] = start;
     /* Latency samples: every 16th reply, up to 4M samples. */
     size_t cap = 1 << 22, nsamples = 0;
     uint64_t *samples = malloc(cap * sizeof *samples);
