@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "PorticoRouting", targets: ["PorticoRouting"]),
         .library(name: "PorticoModel", targets: ["PorticoModel"]),
         .library(name: "PorticoPlan", targets: ["PorticoPlan"]),
+        .library(name: "PorticoHTTP", targets: ["PorticoHTTP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -13,6 +13,8 @@ let package = Package(
         // The MallocInterposer trait gives malloc counts without jemalloc; naming the traits
         // also turns off the default RuntimeInterposer (ARC counts on Linux with Swift 6.3),
         // which we do not measure.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
     ],
     targets: [
@@ -42,6 +44,21 @@ let package = Package(
                 .product(name: "PorticoAllocation", package: "portico"),
             ],
             path: "Benchmarks/AllocationBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "HTTPBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "PorticoHTTP", package: "portico"),
+                .product(name: "PorticoRouting", package: "portico"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/HTTPBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
     ]
