@@ -98,10 +98,11 @@ final class UDPListenerHandler: ChannelInboundHandler, NIOScheduledCallbackHandl
         self.datagramsIn += 1
         self.bytesIn &+= envelope.data.readableBytes
         let now = NIODeadline.now()
+        let payload = compactDatagram(envelope.data, allocator: context.channel.allocator)
         if let flow = self.table.lookup(envelope.remoteAddress, now: now) {
-            self.send(envelope.data, through: flow)
+            self.send(payload, through: flow)
         } else {
-            self.startFlow(for: envelope.remoteAddress, with: envelope.data, now: now)
+            self.startFlow(for: envelope.remoteAddress, with: payload, now: now)
         }
     }
 
@@ -326,7 +327,10 @@ final class UDPFlowHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        self.listener?.reply(self.unwrapInboundIn(data).data, from: self.flow)
+        self.listener?.reply(
+            compactDatagram(self.unwrapInboundIn(data).data, allocator: context.channel.allocator),
+            from: self.flow
+        )
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -358,4 +362,16 @@ final class UDPFlowHandler: ChannelInboundHandler {
         self.listener = nil
         self.context?.close(promise: nil)
     }
+}
+
+/// A small datagram copied out of its 64 KiB receive buffer. The datagram is a slice of that
+/// buffer; holding the slice until the write completes keeps the whole buffer alive, so NIO
+/// allocates a fresh 64 KiB for the next read (and faults its pages in). With the bytes copied
+/// into a right-sized buffer, the receive buffer is uniquely owned again and NIO reuses it.
+/// Large datagrams keep their slice (the copy would cost more than it saves).
+func compactDatagram(_ datagram: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
+    guard datagram.readableBytes <= 2048 else { return datagram }
+    var copy = allocator.buffer(capacity: datagram.readableBytes)
+    copy.writeImmutableBuffer(datagram)
+    return copy
 }
