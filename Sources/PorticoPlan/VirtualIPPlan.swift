@@ -21,6 +21,12 @@ public struct VirtualIPNode: Sendable, Hashable {
     /// VRID overrides by address (`--vrrp-vrid ADDRESS=VRID`); the Service annotation
     /// `portico.dev/vrrp-vrid` does the same for all of a Service's addresses.
     public var virtualRouterIDs: [String: UInt8]
+    /// Whether a higher-priority backup takes the addresses back from a lower-priority master
+    /// (RFC 5798's Preempt_Mode; `--vrrp-no-preempt` turns it off).
+    public var preempt: Bool
+    /// How long a higher-priority backup tolerates a lower-priority master before preempting
+    /// (`--vrrp-preempt-delay`, keepalived's `preempt_delay`).
+    public var preemptDelay: Duration
 
     public init(
         name: String,
@@ -29,7 +35,9 @@ public struct VirtualIPNode: Sendable, Hashable {
         priority: UInt8? = nil,
         nodes: [String] = [],
         advertisementInterval: Duration = .seconds(1),
-        virtualRouterIDs: [String: UInt8] = [:]
+        virtualRouterIDs: [String: UInt8] = [:],
+        preempt: Bool = true,
+        preemptDelay: Duration = .zero
     ) {
         self.name = name
         self.labels = labels
@@ -38,6 +46,8 @@ public struct VirtualIPNode: Sendable, Hashable {
         self.nodes = nodes
         self.advertisementInterval = advertisementInterval
         self.virtualRouterIDs = virtualRouterIDs
+        self.preempt = preempt
+        self.preemptDelay = preemptDelay
     }
 }
 
@@ -55,6 +65,9 @@ public struct VirtualIPGroup: Sendable, Hashable, Codable {
     /// This node's priority, 1-255.
     public var priority: Int
     public var advertisementIntervalMilliseconds: Int
+    /// Preempt_Mode of the router, and its delay.
+    public var preempt: Bool
+    public var preemptDelayMilliseconds: Int
     /// The L2Advertisements (`namespace/name`) that announce the addresses from this node.
     public var announcedBy: [String]
     /// At run time: `initialize`, `backup` or `master` on this node (nil in `portico plan`).
@@ -70,6 +83,8 @@ public struct VirtualIPGroup: Sendable, Hashable, Codable {
         interface: String,
         priority: Int,
         advertisementIntervalMilliseconds: Int,
+        preempt: Bool = true,
+        preemptDelayMilliseconds: Int = 0,
         announcedBy: [String],
         state: String? = nil,
         owner: String? = nil
@@ -81,6 +96,8 @@ public struct VirtualIPGroup: Sendable, Hashable, Codable {
         self.interface = interface
         self.priority = priority
         self.advertisementIntervalMilliseconds = advertisementIntervalMilliseconds
+        self.preempt = preempt
+        self.preemptDelayMilliseconds = preemptDelayMilliseconds
         self.announcedBy = announcedBy
         self.state = state
         self.owner = owner
@@ -202,6 +219,8 @@ public enum VirtualIPPlanner {
                         interface: interface,
                         priority: Int(priority(of: node, for: address, preferredNode: entry.preferredNode)),
                         advertisementIntervalMilliseconds: Int(node.advertisementInterval / .milliseconds(1)),
+                        preempt: node.preempt,
+                        preemptDelayMilliseconds: Int(node.preemptDelay / .milliseconds(1)),
                         announcedBy: entry.announcedBy
                     )
                 )

@@ -179,6 +179,8 @@ final class VirtualIPService: Sendable {
             virtualRouterID: UInt8(clamping: group.virtualRouterID),
             priority: UInt8(clamping: group.priority),
             advertisementInterval: .milliseconds(group.advertisementIntervalMilliseconds),
+            preempt: group.preempt,
+            preemptDelay: .milliseconds(group.preemptDelayMilliseconds),
             primaryAddress: primary,
             virtualAddresses: addresses
         )

@@ -37,6 +37,18 @@ struct VRRPOptions: ParsableArguments {
     @Option(name: .customLong("vrrp-vrid"), help: "ADDRESS=VRID: pin the VRID of a virtual IP (repeatable).")
     var virtualRouterIDs: [String] = []
 
+    @Flag(
+        name: .customLong("vrrp-no-preempt"),
+        help: "A returning higher-priority node does not take the virtual IPs back from a working master."
+    )
+    var noPreempt = false
+
+    @Option(
+        name: .customLong("vrrp-preempt-delay"),
+        help: "Seconds a higher-priority node waits before taking the virtual IPs back (0-3600)."
+    )
+    var preemptDelay: Int = 0
+
     @Option(
         name: .customLong("vrrp-peer"),
         help: "Unicast VRRP peer address (repeatable), for networks without multicast."
@@ -48,6 +60,9 @@ struct VRRPOptions: ParsableArguments {
             throw ValidationError("--node-label must be KEY=VALUE, not \(label)")
         }
         if let priority, !(1...255).contains(priority) { throw ValidationError("--vrrp-priority must be 1-255") }
+        guard (0...3600).contains(preemptDelay) else {
+            throw ValidationError("--vrrp-preempt-delay must be 0 to 3600 seconds")
+        }
         guard advertisementInterval % 10 == 0, (10...40950).contains(advertisementInterval) else {
             throw ValidationError("--vrrp-advert-interval must be a multiple of 10 from 10 to 40950 (milliseconds)")
         }
@@ -77,7 +92,9 @@ struct VRRPOptions: ParsableArguments {
             priority: priority.map { UInt8($0) },
             nodes: nodes?.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } ?? [],
             advertisementInterval: .milliseconds(advertisementInterval),
-            virtualRouterIDs: vrids
+            virtualRouterIDs: vrids,
+            preempt: !noPreempt,
+            preemptDelay: .seconds(preemptDelay)
         )
     }
 }

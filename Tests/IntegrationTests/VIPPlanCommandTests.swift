@@ -44,6 +44,18 @@ import Testing
         #expect(groups.first?["interface"] as? String == "eth0")
         #expect(groups.first?["advertisementIntervalMilliseconds"] as? Int == 100)
         #expect(groups.first?["services"] as? [String] == ["default/web"])
+        #expect(groups.first?["preempt"] as? Bool == true)
+        #expect(groups.first?["preemptDelayMilliseconds"] as? Int == 0)
+        // Preemption as configured: off, or delayed.
+        let noPreempt = try PorticoProcess.run([
+            "plan", directory.path, "--format", "json", "--node", "n1", "--node-label", "role=edge",
+            "--vrrp-no-preempt", "--vrrp-preempt-delay", "5",
+        ])
+        let noPreemptGroups =
+            (try JSONSerialization.jsonObject(with: Data(noPreempt.stdout.utf8)) as? [String: Any])?["virtualIPs"]
+            as? [[String: Any]] ?? []
+        #expect(noPreemptGroups.first?["preempt"] as? Bool == false, "\(noPreempt.stdout)\(noPreempt.stderr)")
+        #expect(noPreemptGroups.first?["preemptDelayMilliseconds"] as? Int == 5000)
 
         let text = try PorticoProcess.run(["plan", directory.path, "--node", "n1", "--node-label", "role=edge"])
         #expect(text.status == 0)
