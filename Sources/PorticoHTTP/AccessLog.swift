@@ -119,45 +119,37 @@ struct AccessLogEntry {
             + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(millis)Z"
     }
 
-    func json() -> String {
-        let fields: [(String, String)] = [
-            ("time", Self.quoted(Self.timestamp(self.time))),
-            ("client", Self.quoted(self.client)),
-            ("method", Self.quoted(self.method)),
-            ("host", Self.quoted(self.host)),
-            ("uri", Self.quoted(self.uri)),
-            ("protocol", Self.quoted(self.httpVersion)),
-            ("status", String(self.status)),
-            ("bytes_sent", String(self.bytesSent)),
-            ("duration_ms", self.durationMilliseconds),
-            ("service", Self.quoted(self.service)),
-            ("upstream", Self.quoted(self.upstream)),
+    /// The line's fields in order; `number` ones are written unquoted in JSON.
+    private var fields: [(key: String, value: String, number: Bool)] {
+        [
+            ("time", Self.timestamp(self.time), false),
+            ("client", self.client, false),
+            ("method", self.method, false),
+            ("host", self.host, false),
+            ("uri", self.uri, false),
+            ("protocol", self.httpVersion, false),
+            ("status", String(self.status), true),
+            ("bytes_sent", String(self.bytesSent), true),
+            ("duration_ms", self.durationMilliseconds, true),
+            ("service", self.service, false),
+            ("upstream", self.upstream, false),
         ]
-        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+    }
+
+    func json() -> String {
+        "{" + self.fields.map { "\"\($0.key)\":\($0.number ? $0.value : Self.quoted($0.value))" }.joined(separator: ",")
+            + "}"
     }
 
     func logfmt() -> String {
-        let fields: [(String, String)] = [
-            ("time", Self.timestamp(self.time)),
-            ("client", self.client),
-            ("method", self.method),
-            ("host", self.host),
-            ("uri", self.uri),
-            ("protocol", self.httpVersion),
-            ("status", String(self.status)),
-            ("bytes_sent", String(self.bytesSent)),
-            ("duration_ms", self.durationMilliseconds),
-            ("service", self.service),
-            ("upstream", self.upstream),
-        ]
-        return fields.map { key, value in
+        self.fields.map { field in
             let plain =
-                !value.isEmpty
-                && value.utf8.allSatisfy {
+                !field.value.isEmpty
+                && field.value.utf8.allSatisfy {
                     $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "=")
                         && $0 != UInt8(ascii: "\\")
                 }
-            return "\(key)=\(plain ? value : Self.quoted(value))"
+            return "\(field.key)=\(plain ? field.value : Self.quoted(field.value))"
         }.joined(separator: " ")
     }
 

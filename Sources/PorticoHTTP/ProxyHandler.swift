@@ -706,25 +706,33 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
                     self.pool.release(connection, limits: limits)
                 }
             case .failure(let error):
-                self.pool.health.connectFailed(endpoint, now: .now(), base: self.limits.ejectionTime)
-                guard self.exchange == exchange && self.phase == .connecting else { return }
-                let bound = min(self.limits.maxConnectAttempts, self.endpoints.count)
-                if self.isIdempotent && self.attempts < bound {
-                    self.connectUpstream()
-                } else {
-                    self.core.logger.debug(
-                        "upstream connect failed",
-                        metadata: ["endpoint": "\(endpoint)", "error": "\(error)"]
-                    )
-                    self.pool.metrics.countUpstreamError(service: route.service, reason: "connect")
-                    self.respondLocally(
-                        .badGateway,
-                        "upstream connect failed for service \"\(route.service)\" (\(endpoint))\n",
-                        forceClose: !self.requestEnded
-                    )
-                }
+                self.connectFailed(endpoint, error: error, route: route, exchange: exchange, detail: "")
             }
         }
+    }
+
+    /// A connection (or HTTP/2 stream) to `endpoint` failed: the endpoint is ejected for a
+    /// while; an idempotent request tries the next endpoint (bounded), anything else gets 502.
+    private func connectFailed(
+        _ endpoint: UpstreamEndpoint,
+        error: any Error,
+        route: HTTPRoute,
+        exchange: UInt64,
+        detail: String
+    ) {
+        self.pool.health.connectFailed(endpoint, now: .now(), base: self.limits.ejectionTime)
+        guard self.exchange == exchange && self.phase == .connecting else { return }
+        let bound = min(self.limits.maxConnectAttempts, self.endpoints.count)
+        if self.isIdempotent && self.attempts < bound {
+            return self.connectUpstream()
+        }
+        self.core.logger.debug("upstream connect failed", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
+        self.pool.metrics.countUpstreamError(service: route.service, reason: "connect")
+        self.respondLocally(
+            .badGateway,
+            "upstream connect failed for service \"\(route.service)\" (\(endpoint)\(detail))\n",
+            forceClose: !self.requestEnded
+        )
     }
 
     /// A stream on the endpoint's HTTP/2 connection; failures retry like connect failures.
@@ -742,19 +750,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
                     stream.close()
                 }
             case .failure(let error):
-                self.pool.health.connectFailed(endpoint, now: .now(), base: self.limits.ejectionTime)
-                guard self.exchange == exchange && self.phase == .connecting else { return }
-                let bound = min(self.limits.maxConnectAttempts, self.endpoints.count)
-                if self.isIdempotent && self.attempts < bound {
-                    self.connectUpstream()
-                } else {
-                    self.pool.metrics.countUpstreamError(service: route.service, reason: "connect")
-                    self.respondLocally(
-                        .badGateway,
-                        "upstream connect failed for service \"\(route.service)\" (\(endpoint), HTTP/2: \(error))\n",
-                        forceClose: !self.requestEnded
-                    )
-                }
+                self.connectFailed(
+                    endpoint,
+                    error: error,
+                    route: route,
+                    exchange: exchange,
+                    detail: ", HTTP/2: \(error)"
+                )
             }
         }
     }

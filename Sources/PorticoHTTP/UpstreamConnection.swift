@@ -266,35 +266,17 @@ final class UpstreamConnectionPool {
         tls: UpstreamTLSContext?,
         timeout: TimeAmount
     ) -> EventLoopFuture<HTTP2Upstream> {
-        let endpoint = key.endpoint
-        let serverName = tls?.serverName ?? (IPAddressRange.parse(endpoint.host) == nil ? endpoint.host : nil)
-        let bootstrap = ClientBootstrap(group: self.eventLoop)
-            .connectTimeout(timeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let operations = channel.pipeline.syncOperations
-                    if let tls {
-                        try operations.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: serverName))
-                    }
-                    let multiplexer = try operations.configureHTTP2Pipeline(
-                        mode: .client,
-                        connectionConfiguration: NIOHTTP2Handler.ConnectionConfiguration(),
-                        streamConfiguration: NIOHTTP2Handler.StreamConfiguration()
-                    ) { stream in
-                        // Upstreams do not open streams to us (no server push).
-                        stream.close()
-                    }
-                    try operations.addHandler(HTTP2Upstream.Holder(multiplexer: multiplexer))
-                }
+        self.openChannel(to: key.endpoint, tls: tls, timeout: timeout) { operations in
+            let multiplexer = try operations.configureHTTP2Pipeline(
+                mode: .client,
+                connectionConfiguration: NIOHTTP2Handler.ConnectionConfiguration(),
+                streamConfiguration: NIOHTTP2Handler.StreamConfiguration()
+            ) { stream in
+                // Upstreams do not open streams to us (no server push).
+                stream.close()
             }
-        let connecting: EventLoopFuture<any Channel>
-        if let address = try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port) {
-            connecting = bootstrap.connect(to: address)
-        } else {
-            connecting = bootstrap.connect(host: endpoint.host, port: endpoint.port)
-        }
-        return connecting.flatMapThrowing { channel in
+            try operations.addHandler(HTTP2Upstream.Holder(multiplexer: multiplexer))
+        }.flatMapThrowing { channel in
             let holder = try channel.pipeline.syncOperations.handler(type: HTTP2Upstream.Holder.self)
             return HTTP2Upstream(channel: channel, multiplexer: holder.multiplexer)
         }
@@ -307,38 +289,42 @@ final class UpstreamConnectionPool {
         timeout: TimeAmount
     ) -> EventLoopFuture<UpstreamConnection> {
         let loopBound = NIOLoopBound(self, eventLoop: self.eventLoop)
-        let endpoint = key.endpoint
+        return self.openChannel(to: key.endpoint, tls: tls, timeout: timeout) { operations in
+            try operations.addHandler(HTTPRequestEncoder())
+            try operations.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)))
+            try operations.addHandler(UpstreamConnection(key: key, pool: loopBound.value))
+        }.flatMapThrowing { channel in
+            try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
+        }
+    }
+
+    /// A TCP connection to `endpoint` on this loop (TCP_NODELAY, connect timeout), with TLS first
+    /// when `tls` is set (SNI: the configured name, else the host when it is a name), then the
+    /// handlers `configure` adds. An IP literal connects directly; only names go through the
+    /// resolver (which hops to another thread for getaddrinfo on every new connection).
+    private func openChannel(
+        to endpoint: UpstreamEndpoint,
+        tls: UpstreamTLSContext?,
+        timeout: TimeAmount,
+        configure: @escaping @Sendable (ChannelPipeline.SynchronousOperations) throws -> Void
+    ) -> EventLoopFuture<any Channel> {
         let serverName = tls?.serverName ?? (IPAddressRange.parse(endpoint.host) == nil ? endpoint.host : nil)
         let bootstrap = ClientBootstrap(group: self.eventLoop)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let connection = UpstreamConnection(key: key, pool: loopBound.value)
                     let operations = channel.pipeline.syncOperations
                     if let tls {
                         try operations.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: serverName))
                     }
-                    try operations.addHandler(HTTPRequestEncoder())
-                    try operations.addHandler(
-                        ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes))
-                    )
-                    try operations.addHandler(connection)
+                    try configure(operations)
                 }
             }
-        // An IP literal connects directly; only names go through the resolver (which hops
-        // to another thread for getaddrinfo on every new connection).
-        let connecting: EventLoopFuture<any Channel>
         if let address = try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port) {
-            connecting = bootstrap.connect(to: address)
-        } else {
-            connecting = bootstrap.connect(host: endpoint.host, port: endpoint.port)
+            return bootstrap.connect(to: address)
         }
-        return
-            connecting
-            .flatMapThrowing { channel in
-                try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
-            }
+        return bootstrap.connect(host: endpoint.host, port: endpoint.port)
     }
 }
 
