@@ -352,16 +352,15 @@ public final class HTTPEngine: Sendable {
             stream.eventLoop.makeCompletedFuture {
                 let operations = stream.pipeline.syncOperations
                 try operations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                try operations.addHandler(
-                    ProxyHandler(
-                        core: core,
-                        probe: nil,
-                        isTLS: isTLS,
-                        isHTTP2Stream: true,
-                        carried: carried,
-                        tlsFacts: tlsFacts
-                    )
+                let proxy = ProxyHandler(
+                    core: core,
+                    isTLS: isTLS,
+                    isHTTP2Stream: true,
+                    carried: carried,
+                    tlsFacts: tlsFacts
                 )
+                try operations.addHandler(StreamRequestBridge(proxy))
+                try operations.addHandler(proxy)
             }
         }
     }
@@ -373,25 +372,9 @@ public final class HTTPEngine: Sendable {
         carried: CarriedClientAddress?,
         tlsFacts: ConnectionTLSFactsBox? = nil
     ) throws {
-        let limits = core.state.limits
-        let operations = channel.pipeline.syncOperations
-        let probe = RequestHeadProbe(maxRequestLineSize: limits.maxRequestLineSize)
-        try operations.addHandler(probe)
-        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
-        decoderLimits.maxHeaderFieldSize = max(limits.maxHeaderFieldSize, limits.maxRequestLineSize)
-        decoderLimits.maxHeaderListSize = limits.maxHeaderSectionSize
-        // An upgrade configuration without upgraders makes the decoder forward the bytes that
-        // follow an upgrade (for the tunnel) and lets the encoder know about HEAD requests.
-        try operations.configureHTTPServerPipeline(
-            withPipeliningAssistance: false,
-            withServerUpgrade: (upgraders: [], completionHandler: { _ in }),
-            withErrorHandling: false,
-            withOutboundHeaderValidation: false,
-            withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
-            withDecoderLimitConfiguration: decoderLimits
-        )
-        try operations.addHandler(
-            ProxyHandler(core: core, probe: probe, isTLS: isTLS, carried: carried, tlsFacts: tlsFacts)
+        // The proxy handler decodes and encodes HTTP/1.1 itself (HTTP1Codec.swift).
+        try channel.pipeline.syncOperations.addHandler(
+            ProxyHandler(core: core, isTLS: isTLS, carried: carried, tlsFacts: tlsFacts)
         )
     }
 }

@@ -10,10 +10,16 @@ import PorticoRouting
 /// Backpressure: the downstream `read` is withheld while the upstream is connecting or not
 /// writable; the upstream `read` is withheld while the downstream is not writable.
 /// Flushes are coalesced per read burst of the side that produced the bytes.
+///
+/// HTTP/1.1 connections: this is the only handler after TLS. It reads raw bytes and decodes
+/// them itself (``HTTP1RequestDecoder``), writes raw bytes (``HTTP1Encoder``). HTTP/2 streams:
+/// a ``StreamRequestBridge`` in front hands it the stream codec's request parts, and it writes
+/// response parts.
 final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOScheduledCallbackHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    typealias InboundOut = ByteBuffer
 
     private enum Phase {
         /// No request yet on this keep-alive connection (idle timeout applies).
@@ -33,8 +39,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     }
 
     private let core: EngineCore
-    /// Absent on HTTP/2 streams.
-    private let probe: RequestHeadProbe?
     /// One HTTP/2 stream (one request) rather than an HTTP/1.1 connection.
     private let isHTTP2Stream: Bool
     private let isTLS: Bool
@@ -96,19 +100,22 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     private var forceNewConnection = false
     private var bodyReceived = 0
     private var downstreamReadPending = false
-    /// Pipelined request parts that arrived after the current request's end, answered in
-    /// order once the current exchange finishes. While any are queued, reads are withheld,
-    /// so at most one read's worth is buffered. (No HTTPServerPipelineHandler: it withholds
-    /// `read` for every in-flight request, which costs two epoll_ctl calls per request.)
-    private var pipelined = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 4)
-    /// A parser error that arrived behind pipelined requests, reported after them.
-    private var pipelinedError: HTTPParserError?
+    /// Pipelined requests that arrived after the current request's end stay undecoded in
+    /// ``inbound`` and are answered in order once the current exchange finishes. While any are
+    /// there, reads are withheld, so at most one read's worth is buffered. (No
+    /// HTTPServerPipelineHandler: it withholds `read` for every in-flight request, which costs
+    /// two epoll_ctl calls per request.)
+    ///
+    /// Received bytes not decoded yet (HTTP/1.1): the rest of a head, or pipelined requests
+    /// that wait for the current exchange; `nil` when empty, so an idle connection holds no buffer.
+    private var inbound: ByteBuffer?
+    private var decoder: HTTP1RequestDecoder
+    private var encoder = HTTP1Encoder()
+    /// The current request is a HEAD: its response has no body.
+    private var answeringHEAD = false
     private var draining = false
     /// Inside a downstream read burst: upstream writes are flushed at `channelReadComplete`.
     private var inReadBurst = false
-    /// The connection became idle during the current read burst: its `channelReadComplete`
-    /// does not mean a new request started arriving.
-    private var becameIdleInBurst = false
     // One lazily moved timer per connection.
     private var deadline: NIODeadline?
     private var timer: NIOScheduledCallback?
@@ -118,7 +125,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
 
     init(
         core: EngineCore,
-        probe: RequestHeadProbe?,
         isTLS: Bool,
         isHTTP2Stream: Bool = false,
         carried: CarriedClientAddress? = nil,
@@ -127,8 +133,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.core = core
         self.carried = carried
         self.tlsFacts = tlsFacts
-        self.probe = probe
         self.isHTTP2Stream = isHTTP2Stream
+        let limits = core.state.limits
+        self.decoder = HTTP1RequestDecoder(
+            limits: HTTP1HeadLimits(
+                maxRequestLineSize: limits.maxRequestLineSize,
+                maxFieldSize: limits.maxHeaderFieldSize,
+                maxHeadSize: limits.maxHeaderSectionSize
+            )
+        )
         self.isTLS = isTLS
     }
 
@@ -187,12 +200,22 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         self.inReadBurst = true
-        let part = self.unwrapInboundIn(data)
-        if !self.pipelined.isEmpty || (self.requestEnded && self.isBusy) {
-            // Belongs to a later request: answer after the current one.
-            if self.phase != .closing && !self.closeAfterResponse { self.pipelined.append(part) }
-            return
+        var bytes = self.unwrapInboundIn(data)
+        guard self.phase != .closing else { return }
+        if var held = self.inbound {
+            self.inbound = nil  // unique, so appending does not copy
+            held.writeBuffer(&bytes)
+            self.inbound = held
+        } else {
+            self.inbound = bytes
         }
+        self.decodeInbound()
+    }
+
+    /// A request part of an HTTP/2 stream (from the ``StreamRequestBridge``).
+    func receiveStreamPart(_ part: HTTPServerRequestPart) {
+        self.inReadBurst = true
+        guard !(self.requestEnded && self.isBusy) else { return }
         self.handle(part)
     }
 
@@ -200,6 +223,30 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         switch self.phase {
         case .connecting, .proxying, .respondedLocally: return true
         case .idle, .readingHead, .upgraded, .closing: return false
+        }
+    }
+
+    /// Decodes and handles what ``inbound`` holds, in order, until it is used up or the next
+    /// request must wait for the current exchange to finish.
+    private func decodeInbound() {
+        guard !self.draining else { return }
+        self.draining = true
+        defer { self.draining = false }
+        while var buffer = self.inbound {
+            if self.phase == .closing || self.phase == .upgraded || self.decoder.isStopped { return }
+            if self.requestEnded && self.isBusy { return }  // pipelined: after this exchange
+            self.inbound = nil
+            let part: HTTPServerRequestPart?
+            do {
+                part = try self.decoder.next(&buffer)
+            } catch let error as HTTP1ParseError {
+                return self.requestParseFailed(error)
+            } catch {
+                return self.closeNow()
+            }
+            if buffer.readableBytes > 0 { self.inbound = buffer }
+            guard let part else { return }
+            self.handle(part)
         }
     }
 
@@ -215,41 +262,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         }
     }
 
-    /// Feeds queued pipelined requests once the connection is idle again.
-    private func drainPipelined() {
-        guard !self.draining else { return }
-        self.draining = true
-        defer { self.draining = false }
-        while let next = self.pipelined.first {
-            if self.phase == .closing || self.phase == .upgraded {
-                self.pipelined.removeAll()
-                break
-            }
-            if self.isBusy && self.requestEnded {
-                break  // the next request waits for this one's response
-            }
-            self.pipelined.removeFirst()
-            self.handle(next)
-        }
-        if self.phase == .idle, self.pipelined.isEmpty, let error = self.pipelinedError {
-            self.pipelinedError = nil
-            self.reportParserError(error)
-        }
-        if self.pipelined.isEmpty && self.downstreamReadPending && self.phase == .idle {
-            self.downstreamReadPending = false
-            self.context.read()
-        }
-    }
-
     func channelReadComplete(context: ChannelHandlerContext) {
         self.inReadBurst = false
-        let becameIdleInBurst = self.becameIdleInBurst
-        self.becameIdleInBurst = false
         switch self.phase {
-        case .idle where becameIdleInBurst:
-            break
-        case .idle:
-            // The decoder consumed bytes without producing a head: a request is arriving.
+        case .idle where self.inbound != nil:
+            // Part of a head is here (a whole one would have started an exchange): a request
+            // is arriving, and the header timeout applies.
             self.phase = .readingHead
             self.setDeadline(.now() + self.limits.headerReadTimeout)
         case .proxying:
@@ -268,52 +286,44 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let parserError = error as? HTTPParserError else {
-            self.phase = .closing
-            context.close(promise: nil)
-            return
-        }
-        if self.isBusy && !self.requestEnded && self.pipelined.isEmpty {
-            // The request being proxied is malformed (e.g. its chunked body).
-            if self.responseStarted { return self.closeNow() }
-            return self.respondLocally(.badRequest, "bad request: \(parserError)\n", forceClose: true)
-        }
-        if self.isBusy || !self.pipelined.isEmpty {
-            // Answer the requests before the malformed one first.
-            self.pipelinedError = parserError
-            return
-        }
-        guard self.phase != .closing else {
-            context.close(promise: nil)
-            return
-        }
-        self.reportParserError(parserError)
+        self.phase = .closing
+        context.close(promise: nil)
     }
 
-    private func reportParserError(_ parserError: HTTPParserError) {
+    /// The request bytes are malformed. Requests before them were answered already (decoding
+    /// is in order); the connection closes after the error response.
+    private func requestParseFailed(_ error: HTTP1ParseError) {
+        self.inbound = nil
+        if self.isBusy {
+            // The request being proxied is malformed (e.g. its chunked body).
+            if self.responseStarted { return self.closeNow() }
+            return self.respondLocally(.badRequest, "bad request: \(error)\n", forceClose: true)
+        }
         self.dropUpstream()
         self.responseStarted = false
         self.requestEnded = true
-        switch parserError {
-        case .headerOverflow:
-            if let probe = self.probe, self.firstRequest && (probe.requestLineTooLong || probe.requestLineIncomplete) {
-                self.respondLocally(.uriTooLong, "request line too long\n", forceClose: true)
-            } else {
-                self.respondLocally(
-                    .init(statusCode: 431, reasonPhrase: "Request Header Fields Too Large"),
-                    "request header section too large\n",
-                    forceClose: true
-                )
-            }
-        case .unexpectedContentLength, .invalidContentLength:
-            self.respondLocally(.badRequest, "bad request: message framing (\(parserError))\n", forceClose: true)
+        self.answeringHEAD = false
+        switch error {
+        case .requestLineTooLong:
+            self.respondLocally(.uriTooLong, "request line too long\n", forceClose: true)
+        case .headerSectionTooLarge:
+            self.respondLocally(
+                .init(statusCode: 431, reasonPhrase: "Request Header Fields Too Large"),
+                "request header section too large\n",
+                forceClose: true
+            )
+        case .invalidContentLength:
+            self.respondLocally(.badRequest, "bad request: message framing (\(error))\n", forceClose: true)
+        case .unsupportedVersion:
+            self.respondLocally(.httpVersionNotSupported, "HTTP version not supported\n", forceClose: true)
         default:
-            self.respondLocally(.badRequest, "bad request: \(parserError)\n", forceClose: true)
+            self.respondLocally(.badRequest, "bad request: \(error)\n", forceClose: true)
         }
     }
 
     func read(context: ChannelHandlerContext) {
-        if !self.pipelined.isEmpty {
+        if self.inbound != nil && self.requestEnded && self.isBusy {
+            // A pipelined request waits undecoded: read no more until it is answered.
             self.downstreamReadPending = true
             return
         }
@@ -362,6 +372,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.bodyReceived = 0
         self.attempts = 0
         self.closeAfterResponse = !self.isHTTP2Stream && !incoming.isKeepAlive
+        self.answeringHEAD = incoming.method == .HEAD
         self.requestVersion = incoming.version
         self.replayableHead = nil
         self.forceNewConnection = false
@@ -482,10 +493,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             )
         }
         if facts.expectsContinue {
-            self.context.writeAndFlush(
-                self.wrapOutboundOut(.head(HTTPResponseHead(version: incoming.version, status: .continue))),
-                promise: nil
-            )
+            self.emit(.head(HTTPResponseHead(version: incoming.version, status: .continue)), flush: true)
         }
 
         var head = incoming
@@ -833,10 +841,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
                 head.headers.add(name: "set-cookie", value: cookie)
             }
             self.logEntry?.status = Int(head.status.code)
-            self.context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+            self.emit(.head(head))
         case .body(let buffer):
             self.logEntry?.bytesSent += buffer.readableBytes
-            self.context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            self.emit(.body(.byteBuffer(buffer)))
         case .end(let trailers):
             if self.responseIsSwitching {
                 return self.installTunnel()
@@ -931,17 +939,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         do {
             let downstream = context.pipeline.syncOperations
             try downstream.addHandler(downstreamSide, position: .after(self))
-            _ = downstream.removeHandler(try downstream.handler(type: HTTPResponseEncoder.self))
+            try upstream.becomeTunnel(upstreamSide)
+            // Bytes the client sent after its upgrade request belong to the new protocol.
+            if let leftover = self.inbound {
+                self.inbound = nil
+                context.fireChannelRead(self.wrapInboundOut(leftover))
+                context.fireChannelReadComplete()
+            }
             _ = downstream.removeHandler(self)
-            _ = downstream.removeHandler(try downstream.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self))
-
-            let upstreamPipeline = upstreamChannel.pipeline.syncOperations
-            try upstreamPipeline.addHandler(upstreamSide)
-            _ = upstreamPipeline.removeHandler(try upstreamPipeline.handler(type: HTTPRequestEncoder.self))
-            _ = upstreamPipeline.removeHandler(upstream)
-            _ = upstreamPipeline.removeHandler(
-                try upstreamPipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
-            )
             context.channel.read()
             upstreamChannel.read()
         } catch {
@@ -958,9 +963,38 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         if self.closeAfterResponse {
             self.writeLastAndClose(.end(trailers))
         } else {
+            // The end goes out before the next pipelined request (decoded by enterIdle) is answered.
+            self.emit(.end(trailers), flush: true)
             self.enterIdle()
-            self.context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: nil)
         }
+    }
+
+    /// Writes one response part: encoded on an HTTP/1.1 connection, as it is on an HTTP/2 stream.
+    private func emit(_ part: HTTPServerResponsePart, flush: Bool = false) {
+        guard let context = self.context else { return }
+        if self.isHTTP2Stream {
+            context.write(NIOAny(part), promise: nil)
+        } else {
+            switch part {
+            case .head(let head):
+                var buffer = context.channel.allocator.buffer(capacity: 512)
+                self.encoder.writeResponseHead(head, answeringHEAD: self.answeringHEAD, into: &buffer)
+                context.write(self.wrapOutboundOut(buffer), promise: nil)
+            case .body(.byteBuffer(let body)):
+                guard self.encoder.writesBody else { break }
+                if let prefix = self.encoder.chunkPrefix(for: body.readableBytes, allocator: context.channel.allocator) {
+                    context.write(self.wrapOutboundOut(prefix), promise: nil)
+                }
+                context.write(self.wrapOutboundOut(body), promise: nil)
+            case .body(.fileRegion):
+                preconditionFailure("the proxy never writes file regions")
+            case .end(let trailers):
+                if let end = self.encoder.end(trailers: trailers, allocator: context.channel.allocator) {
+                    context.write(self.wrapOutboundOut(end), promise: nil)
+                }
+            }
+        }
+        if flush { context.flush() }
     }
 
     private func exchangeFinished() {
@@ -1001,19 +1035,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         if self.closeAfterResponse && !self.isHTTP2Stream { headers.add(name: "connection", value: "close") }
         let body = self.context.channel.allocator.buffer(string: message)
-        self.context.write(
-            self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
-            promise: nil
-        )
-        self.context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        self.emit(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)))
+        self.emit(.body(.byteBuffer(body)))
         if self.closeAfterResponse {
             self.writeLastAndClose(.end(nil))
         } else if self.requestEnded {
+            self.emit(.end(nil), flush: true)
             self.enterIdle()
-            self.context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
         } else {
             self.phase = .respondedLocally
-            self.context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+            self.emit(.end(nil), flush: true)
         }
     }
 
@@ -1036,11 +1067,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             self.cancelTimer()
         } else {
             self.phase = .idle
-            self.becameIdleInBurst = self.inReadBurst
             self.setDeadline(.now() + self.limits.idleTimeout)
-            if !self.pipelined.isEmpty || self.pipelinedError != nil {
-                self.drainPipelined()
-            } else if self.downstreamReadPending {
+            if self.inbound != nil {
+                self.decodeInbound()
+            }
+            if self.phase == .idle && self.downstreamReadPending {
                 // A read withheld while connecting (the exchange ended without an upstream:
                 // an auth refusal, a 502) is issued now, or the next request is never read.
                 self.downstreamReadPending = false
@@ -1055,12 +1086,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         let context = self.context!
         if self.isHTTP2Stream {
             // Ends the stream; closing it resets it if the client is still sending.
-            context.writeAndFlush(self.wrapOutboundOut(part)).assumeIsolated().whenComplete { _ in
+            context.writeAndFlush(NIOAny(part)).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
             return
         }
-        context.writeAndFlush(self.wrapOutboundOut(part)).assumeIsolated().whenComplete { _ in
+        self.emit(part)
+        // An empty write completes once everything before it was flushed.
+        context.writeAndFlush(self.wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated()
+            .whenComplete { _ in
             let halfClosed = context.eventLoop.makePromise(of: Void.self)
             context.close(mode: .output, promise: halfClosed)
             halfClosed.futureResult.assumeIsolated().whenComplete { result in
@@ -1156,9 +1190,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
                     + "content-length: \(message.utf8.count)\r\nconnection: close\r\n\r\n\(message)"
             )
             let context = self.context!
-            if let written = self.probe?.writeRaw(buffer) {
-                written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-            } else {
+            context.writeAndFlush(self.wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
         case .proxying where !self.responseStarted:
@@ -1175,5 +1207,21 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         case .respondedLocally, .upgraded, .closing:
             break
         }
+    }
+}
+
+/// In front of an HTTP/2 stream's ``ProxyHandler``: hands it the stream codec's request parts
+/// with a method call (the proxy handler reads bytes itself on HTTP/1.1 connections).
+final class StreamRequestBridge: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+
+    private let proxy: ProxyHandler
+
+    init(_ proxy: ProxyHandler) {
+        self.proxy = proxy
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.proxy.receiveStreamPart(self.unwrapInboundIn(data))
     }
 }

@@ -16,10 +16,19 @@ struct UpstreamKey: Hashable {
 /// The last handler of an upstream channel: hands response parts straight to the
 /// ``ProxyHandler`` that leased the connection (same event loop, a plain method call) and
 /// withholds `read` while that downstream cannot take more bytes.
+///
+/// HTTP/1.1 connections: the only handler after TLS; it encodes requests and decodes responses
+/// itself (``HTTP1Encoder``, ``HTTP1ResponseDecoder``). HTTP/2 streams (gRPC): an
+/// ``UpstreamStreamBridge`` in front hands it the stream codec's response parts, and it writes
+/// request parts.
 final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// Response heads from upstreams may be larger than what clients may send (cookies, CSP).
+    private static let responseLimits = HTTP1HeadLimits(maxRequestLineSize: 8192, maxFieldSize: 65536, maxHeadSize: 131072)
 
     let key: UpstreamKey
     /// One HTTP/2 stream (gRPC upstreams) rather than an HTTP/1.1 connection: never reused.
@@ -33,6 +42,10 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     private(set) var context: ChannelHandlerContext?
     private var readPending = false
     private var needsFlush = false
+    private var decoder = HTTP1ResponseDecoder(limits: UpstreamConnection.responseLimits)
+    private var encoder = HTTP1Encoder()
+    /// Received bytes not decoded yet; `nil` when empty.
+    private var inbound: ByteBuffer?
     private(set) var isActive = true
     /// Why the connection failed, when it did (shown in the 502 body).
     private(set) var failure: (any Error)?
@@ -57,8 +70,42 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     func write(_ part: HTTPClientRequestPart) {
         guard let context = self.context else { return }
-        context.write(self.wrapOutboundOut(part), promise: nil)
         self.needsFlush = true
+        if self.isStream {
+            context.write(NIOAny(part), promise: nil)
+            return
+        }
+        switch part {
+        case .head(let head):
+            self.decoder.answeringHEAD = head.method == .HEAD
+            var buffer = context.channel.allocator.buffer(capacity: 512)
+            self.encoder.writeRequestHead(head, into: &buffer)
+            context.write(self.wrapOutboundOut(buffer), promise: nil)
+        case .body(.byteBuffer(let body)):
+            if let prefix = self.encoder.chunkPrefix(for: body.readableBytes, allocator: context.channel.allocator) {
+                context.write(self.wrapOutboundOut(prefix), promise: nil)
+            }
+            context.write(self.wrapOutboundOut(body), promise: nil)
+        case .body(.fileRegion):
+            preconditionFailure("the proxy never writes file regions")
+        case .end(let trailers):
+            if let end = self.encoder.end(trailers: trailers, allocator: context.channel.allocator) {
+                context.write(self.wrapOutboundOut(end), promise: nil)
+            }
+        }
+    }
+
+    /// After a 101: `tunnel` takes this handler's place, with the bytes that followed the 101.
+    func becomeTunnel(_ tunnel: TunnelHandler) throws {
+        guard let context = self.context else { throw ChannelError.ioOnClosedChannel }
+        let operations = context.pipeline.syncOperations
+        try operations.addHandler(tunnel, position: .after(self))
+        if let leftover = self.inbound {
+            self.inbound = nil
+            context.fireChannelRead(self.wrapInboundOut(leftover))
+            context.fireChannelReadComplete()
+        }
+        operations.removeHandler(context: context, promise: nil)
     }
 
     func flush() {
@@ -82,10 +129,42 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if let owner = self.owner {
-            owner.upstreamReceived(self.unwrapInboundIn(data))
-        } else {
+        var bytes = self.unwrapInboundIn(data)
+        guard self.owner != nil, self.isActive else {
             // Bytes on an idle connection: the upstream is confused; never reuse it.
+            return self.close()
+        }
+        if var held = self.inbound {
+            self.inbound = nil  // unique, so appending does not copy
+            held.writeBuffer(&bytes)
+            self.inbound = held
+        } else {
+            self.inbound = bytes
+        }
+        while var buffer = self.inbound, !self.decoder.isStopped {
+            guard let owner = self.owner else {
+                // The exchange ended (or was abandoned) but bytes remain: not reusable.
+                return self.close()
+            }
+            self.inbound = nil
+            let part: HTTPClientResponsePart?
+            do {
+                part = try self.decoder.next(&buffer)
+            } catch {
+                self.failure = error
+                return self.close()
+            }
+            if buffer.readableBytes > 0 { self.inbound = buffer }
+            guard let part else { return }
+            owner.upstreamReceived(part)
+        }
+    }
+
+    /// A response part of an HTTP/2 stream (from the ``UpstreamStreamBridge``).
+    func receiveStreamPart(_ part: HTTPClientResponsePart) {
+        if let owner = self.owner {
+            owner.upstreamReceived(part)
+        } else {
             self.close()
         }
     }
@@ -104,6 +183,10 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         self.isActive = false
         self.pool.remove(self)
+        if let owner = self.owner, let end = self.decoder.connectionClosed() {
+            // A body delimited by the close ended normally.
+            owner.upstreamReceived(end)
+        }
         if let owner = self.owner {
             self.owner = nil
             owner.upstreamClosed(failure: self.failure)
@@ -253,7 +336,9 @@ final class UpstreamConnectionPool {
                     try operations.addHandler(
                         HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: secure ? .https : .http)
                     )
-                    try operations.addHandler(UpstreamConnection(key: key, pool: loopBound.value, isStream: true))
+                    let connection = UpstreamConnection(key: key, pool: loopBound.value, isStream: true)
+                    try operations.addHandler(UpstreamStreamBridge(connection))
+                    try operations.addHandler(connection)
                 }
             }
         }.flatMapThrowing { stream in
@@ -290,8 +375,6 @@ final class UpstreamConnectionPool {
     ) -> EventLoopFuture<UpstreamConnection> {
         let loopBound = NIOLoopBound(self, eventLoop: self.eventLoop)
         return self.openChannel(to: key.endpoint, tls: tls, timeout: timeout) { operations in
-            try operations.addHandler(HTTPRequestEncoder())
-            try operations.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)))
             try operations.addHandler(UpstreamConnection(key: key, pool: loopBound.value))
         }.flatMapThrowing { channel in
             try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
@@ -375,5 +458,21 @@ final class UpstreamPoolRegistry: Sendable {
         for (_, pool) in pools {
             try? await pool.eventLoop.submit { pool.value.closeAll() }.get()
         }
+    }
+}
+
+/// In front of an HTTP/2 stream's ``UpstreamConnection``: hands it the stream codec's response
+/// parts with a method call (the connection itself reads bytes on HTTP/1.1 connections).
+final class UpstreamStreamBridge: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    private let connection: UpstreamConnection
+
+    init(_ connection: UpstreamConnection) {
+        self.connection = connection
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.connection.receiveStreamPart(self.unwrapInboundIn(data))
     }
 }

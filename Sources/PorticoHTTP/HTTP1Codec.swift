@@ -1,0 +1,757 @@
+import NIOCore
+import NIOHTTP1
+
+// Portico's own HTTP/1.1 codec for the proxy path. It replaces NIOHTTP1's decoders and
+// encoders (llhttp behind a ByteToMessageHandler, then a re-encode per side): the handlers that
+// own a connection (ProxyHandler, UpstreamConnection) call it directly on the bytes they read,
+// so a proxied request costs no extra pipeline hops, no NIOAny boxing of message parts and no
+// parser callbacks. It still produces NIOHTTP1's value types (HTTPRequestHead, HTTPHeaders):
+// the proxy logic and the HTTP/2 path share them.
+//
+// Parsing follows RFC 9112 strictly where laxness enables request smuggling: field names are
+// tokens directly followed by the colon, obsolete line folding and control characters are
+// refused, Content-Length must be digits, chunk sizes are bounded hex. A bare LF ends a line
+// (RFC 9112 2.2 allows it); heads are re-serialised with CRLF, so upstreams never see one.
+
+/// Why an HTTP/1 message could not be parsed.
+enum HTTP1ParseError: Error, Equatable, CustomStringConvertible {
+    /// The request line is longer than the limit (414).
+    case requestLineTooLong
+    /// The head (or one field line, or the trailer section) is larger than the limit (431).
+    case headerSectionTooLarge
+    case invalidRequestLine
+    case invalidStatusLine
+    case unsupportedVersion
+    case invalidFieldName
+    case invalidFieldValue
+    case obsoleteLineFolding
+    case invalidContentLength
+    case invalidChunk
+
+    var description: String {
+        switch self {
+        case .requestLineTooLong: "request line too long"
+        case .headerSectionTooLarge: "header section too large"
+        case .invalidRequestLine: "invalid request line"
+        case .invalidStatusLine: "invalid status line"
+        case .unsupportedVersion: "unsupported HTTP version"
+        case .invalidFieldName: "invalid header field name"
+        case .invalidFieldValue: "invalid header field value"
+        case .obsoleteLineFolding: "obsolete line folding in a header field"
+        case .invalidContentLength: "invalid Content-Length"
+        case .invalidChunk: "invalid chunked encoding"
+        }
+    }
+}
+
+/// Size limits of a message head.
+struct HTTP1HeadLimits {
+    var maxRequestLineSize = 8192
+    var maxFieldSize = 8192
+    var maxHeadSize = 65536
+}
+
+/// How a message body is delimited (RFC 9112 6.3).
+enum HTTP1BodyFraming: Equatable {
+    case none
+    case contentLength(Int)
+    case chunked
+    /// Until the connection closes (responses only).
+    case untilClose
+}
+
+/// Byte classes of RFC 9110 5.6.2 (tchar) and 5.5 (field-vchar), as one lookup table.
+private enum ByteClass {
+    static let token: UInt8 = 1
+    static let fieldValue: UInt8 = 2
+    static let target: UInt8 = 4
+
+    static let table: [UInt8] = {
+        var table = [UInt8](repeating: 0, count: 256)
+        for byte in 0..<256 {
+            var bits: UInt8 = 0
+            let scalar = UInt8(byte)
+            switch scalar {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"):
+                bits |= token
+            default:
+                if "!#$%&'*+-.^_`|~".utf8.contains(scalar) { bits |= token }
+            }
+            // VCHAR, obs-text, SP and HTAB.
+            if (0x21...0x7E).contains(scalar) || scalar >= 0x80 || scalar == 0x20 || scalar == 0x09 {
+                bits |= fieldValue
+            }
+            // Anything visible (no controls, no space) may appear in a request target.
+            if (0x21...0x7E).contains(scalar) || scalar >= 0x80 { bits |= target }
+            table[byte] = bits
+        }
+        return table
+    }()
+}
+
+/// Scans one head (start line + fields + empty line) out of `bytes`; shared by both decoders.
+private struct HeadScanner {
+    /// A parsed head: the start line's bytes and the fields.
+    struct Head {
+        var startLine: Range<Int>
+        var headers: HTTPHeaders
+        /// Bytes consumed, including leading empty lines and the final empty line.
+        var length: Int
+    }
+
+    /// `nil` when the head is not complete yet. `firstLineLimit` bounds the start line (414 for
+    /// requests); `firstLineError` is thrown when it is exceeded.
+    static func scan(
+        _ bytes: UnsafeRawBufferPointer,
+        limits: HTTP1HeadLimits,
+        firstLineLimit: Int,
+        firstLineError: HTTP1ParseError
+    ) throws -> Head? {
+        let count = bytes.count
+        var position = 0
+        // RFC 9112 2.2: ignore empty lines before the start line. A CR followed by anything but
+        // LF stays, and fails as part of the start line.
+        while position < count {
+            if bytes[position] == 0x0A {
+                position += 1
+            } else if bytes[position] == 0x0D, position + 1 < count, bytes[position + 1] == 0x0A {
+                position += 2
+            } else if bytes[position] == 0x0D, position + 1 == count {
+                return nil
+            } else {
+                break
+            }
+        }
+        let headStart = position
+        guard let firstEnd = Self.lineEnd(bytes, from: position) else {
+            if count - headStart > firstLineLimit { throw firstLineError }
+            if count - headStart > limits.maxHeadSize { throw HTTP1ParseError.headerSectionTooLarge }
+            return nil
+        }
+        if firstEnd.contentEnd - headStart > firstLineLimit { throw firstLineError }
+        let startLine = headStart..<firstEnd.contentEnd
+        position = firstEnd.next
+
+        // Find the end of the head before building anything, so an incomplete head costs one scan.
+        var fieldLines: [(Int, Int)] = []
+        fieldLines.reserveCapacity(16)
+        while true {
+            guard let end = Self.lineEnd(bytes, from: position) else {
+                if count - headStart > limits.maxHeadSize { throw HTTP1ParseError.headerSectionTooLarge }
+                return nil
+            }
+            if end.contentEnd == position {
+                position = end.next
+                break
+            }
+            if end.contentEnd - position > limits.maxFieldSize { throw HTTP1ParseError.headerSectionTooLarge }
+            fieldLines.append((position, end.contentEnd))
+            position = end.next
+            if position - headStart > limits.maxHeadSize { throw HTTP1ParseError.headerSectionTooLarge }
+        }
+        if position - headStart > limits.maxHeadSize { throw HTTP1ParseError.headerSectionTooLarge }
+
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(fieldLines.count)
+        for (start, end) in fieldLines {
+            let (name, value) = try Self.field(bytes, start: start, end: end)
+            headers.add(name: name, value: value)
+        }
+        return Head(startLine: startLine, headers: headers, length: position)
+    }
+
+    /// Parses `name: value` (OWS trimmed) from one field line.
+    static func field(_ bytes: UnsafeRawBufferPointer, start: Int, end: Int) throws -> (String, String) {
+        let table = ByteClass.table
+        let first = bytes[start]
+        if first == 0x20 || first == 0x09 { throw HTTP1ParseError.obsoleteLineFolding }
+        var colon = start
+        while colon < end, bytes[colon] != UInt8(ascii: ":") {
+            guard table[Int(bytes[colon])] & ByteClass.token != 0 else { throw HTTP1ParseError.invalidFieldName }
+            colon += 1
+        }
+        guard colon < end, colon > start else { throw HTTP1ParseError.invalidFieldName }
+        var valueStart = colon + 1
+        var valueEnd = end
+        while valueStart < valueEnd, bytes[valueStart] == 0x20 || bytes[valueStart] == 0x09 { valueStart += 1 }
+        while valueEnd > valueStart, bytes[valueEnd - 1] == 0x20 || bytes[valueEnd - 1] == 0x09 { valueEnd -= 1 }
+        var index = valueStart
+        while index < valueEnd {
+            guard table[Int(bytes[index])] & ByteClass.fieldValue != 0 else { throw HTTP1ParseError.invalidFieldValue }
+            index += 1
+        }
+        let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<colon]), as: UTF8.self)
+        let value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self)
+        return (name, value)
+    }
+
+    /// The end of the line starting at `from`: where its content ends (before CR LF or LF)
+    /// and where the next line starts. A CR not followed by LF is refused where the line is
+    /// parsed (it is not a field-value byte), so it is simply content here.
+    @inline(__always)
+    static func lineEnd(_ bytes: UnsafeRawBufferPointer, from: Int) -> (contentEnd: Int, next: Int)? {
+        guard from < bytes.count,
+            let newline = UnsafeRawBufferPointer(rebasing: bytes[from...]).firstIndex(of: 0x0A)
+        else { return nil }
+        let lf = from + newline
+        let contentEnd = lf > from && bytes[lf - 1] == 0x0D ? lf - 1 : lf
+        return (contentEnd, lf + 1)
+    }
+
+    /// `HTTP/1.x` at `range`: the minor version (a major version other than 1 is refused).
+    static func version(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, error: HTTP1ParseError) throws -> HTTPVersion {
+        guard range.count == 8 else { throw error }
+        let base = range.lowerBound
+        guard bytes[base] == UInt8(ascii: "H"), bytes[base + 1] == UInt8(ascii: "T"),
+            bytes[base + 2] == UInt8(ascii: "T"), bytes[base + 3] == UInt8(ascii: "P"),
+            bytes[base + 4] == UInt8(ascii: "/"), bytes[base + 6] == UInt8(ascii: "."),
+            let major = Self.digit(bytes[base + 5]), let minor = Self.digit(bytes[base + 7])
+        else { throw error }
+        guard major == 1 else { throw HTTP1ParseError.unsupportedVersion }
+        return HTTPVersion(major: 1, minor: minor)
+    }
+
+    @inline(__always)
+    static func digit(_ byte: UInt8) -> Int? {
+        byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") ? Int(byte - UInt8(ascii: "0")) : nil
+    }
+}
+
+/// Decodes the chunked transfer coding (RFC 9112 7.1) into body slices and trailers.
+private struct ChunkedDecoder {
+    enum State {
+        case size
+        case data(remaining: Int)
+        case dataEnd
+        case trailers
+    }
+
+    enum Output {
+        case body(ByteBuffer)
+        case end(HTTPHeaders?)
+    }
+
+    var state = State.size
+    let limits: HTTP1HeadLimits
+
+    /// The next part, or `nil` when more bytes are needed.
+    mutating func next(_ buffer: inout ByteBuffer) throws -> Output? {
+        while true {
+            switch self.state {
+            case .size:
+                guard let line = try Self.line(&buffer, limit: self.limits.maxFieldSize) else { return nil }
+                let size = try Self.chunkSize(line)
+                self.state = size == 0 ? .trailers : .data(remaining: size)
+            case .data(let remaining):
+                guard buffer.readableBytes > 0 else { return nil }
+                let length = min(remaining, buffer.readableBytes)
+                let slice = buffer.readSlice(length: length)!
+                self.state = remaining == length ? .dataEnd : .data(remaining: remaining - length)
+                return .body(slice)
+            case .dataEnd:
+                guard let line = try Self.line(&buffer, limit: 1) else { return nil }
+                guard line.readableBytes == 0 else { throw HTTP1ParseError.invalidChunk }
+                self.state = .size
+            case .trailers:
+                let consumed: (Int, HTTPHeaders?)? = try buffer.withUnsafeReadableBytes { bytes in
+                    var position = 0
+                    var trailers: HTTPHeaders?
+                    while true {
+                        guard let end = HeadScanner.lineEnd(bytes, from: position) else {
+                            if bytes.count > self.limits.maxHeadSize { throw HTTP1ParseError.headerSectionTooLarge }
+                            return nil
+                        }
+                        if end.contentEnd == position { return (end.next, trailers) }
+                        if end.next > self.limits.maxHeadSize { throw HTTP1ParseError.headerSectionTooLarge }
+                        let (name, value) = try HeadScanner.field(bytes, start: position, end: end.contentEnd)
+                        if trailers == nil { trailers = HTTPHeaders() }
+                        trailers!.add(name: name, value: value)
+                        position = end.next
+                    }
+                }
+                guard let (length, trailers) = consumed else { return nil }
+                buffer.moveReaderIndex(forwardBy: length)
+                self.state = .size
+                return .end(trailers)
+            }
+        }
+    }
+
+    /// One line (without its CR LF) consumed from `buffer`, or `nil` when incomplete.
+    private static func line(_ buffer: inout ByteBuffer, limit: Int) throws -> ByteBuffer? {
+        let view = buffer.readableBytesView
+        guard let newline = view.firstIndex(of: 0x0A) else {
+            if view.count > limit + 2 { throw HTTP1ParseError.invalidChunk }
+            return nil
+        }
+        var length = newline - view.startIndex
+        let next = length + 1
+        if length > 0, view[newline - 1] == 0x0D { length -= 1 }
+        if length > limit { throw HTTP1ParseError.invalidChunk }
+        let line = buffer.getSlice(at: buffer.readerIndex, length: length)!
+        buffer.moveReaderIndex(forwardBy: next)
+        return line
+    }
+
+    /// `1*HEXDIG [ chunk-ext ]`; the extensions are ignored (RFC 9112 7.1.1).
+    private static func chunkSize(_ line: ByteBuffer) throws -> Int {
+        var size = 0
+        var digits = 0
+        for byte in line.readableBytesView {
+            let value: Int
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = Int(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = Int(byte - UInt8(ascii: "a")) + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): value = Int(byte - UInt8(ascii: "A")) + 10
+            case UInt8(ascii: ";"), UInt8(ascii: " "), UInt8(ascii: "\t"):
+                guard digits > 0 else { throw HTTP1ParseError.invalidChunk }
+                return size
+            default:
+                throw HTTP1ParseError.invalidChunk
+            }
+            digits += 1
+            // 15 hex digits: far beyond any real chunk, and no overflow.
+            guard digits <= 15 else { throw HTTP1ParseError.invalidChunk }
+            size = size << 4 | value
+        }
+        guard digits > 0 else { throw HTTP1ParseError.invalidChunk }
+        return size
+    }
+}
+
+/// The body framing fields of a head, read once.
+private struct FramingFields {
+    var contentLength: Int?
+    var invalidContentLength = false
+    var transferEncoding = false
+    /// `chunked` is the last transfer coding.
+    var chunkedLast = false
+
+    init(_ headers: HTTPHeaders) {
+        for (name, value) in headers {
+            switch name.utf8.count {
+            case 14 where name.equalsLowercaseToken("content-length"):
+                for token in value.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+                    // 1*DIGIT with optional whitespace around it (from the list syntax).
+                    var digits = token[...]
+                    while let first = digits.first, first == 0x20 || first == 0x09 { digits.removeFirst() }
+                    while let last = digits.last, last == 0x20 || last == 0x09 { digits.removeLast() }
+                    var length = 0
+                    var valid = !digits.isEmpty && digits.count <= 18
+                    for byte in digits where valid {
+                        if let digit = HeadScanner.digit(byte) {
+                            length = length * 10 + digit
+                        } else {
+                            valid = false
+                        }
+                    }
+                    if !valid || (self.contentLength.map { $0 != length } ?? false) {
+                        self.invalidContentLength = true
+                    }
+                    self.contentLength = length
+                }
+            case 17 where name.equalsLowercaseToken("transfer-encoding"):
+                self.transferEncoding = true
+                let last = value.split(separator: ",").last.map { $0.trimmingSpaces() } ?? ""
+                self.chunkedLast = last.lowercased() == "chunked"
+            default:
+                continue
+            }
+        }
+    }
+}
+
+/// Decodes HTTP/1.x requests from a connection's bytes into ``HTTPServerRequestPart``s.
+///
+/// After a request that asks to switch protocols (an `Upgrade` with `Connection: upgrade`, or
+/// `CONNECT`) the decoder stops: the bytes that follow belong to the new protocol or wait for
+/// the answer.
+struct HTTP1RequestDecoder {
+    private enum State {
+        case head
+        case body(remaining: Int)
+        case chunked(ChunkedDecoder)
+        case end
+        case stopped
+    }
+
+    private var state = State.head
+    private var stopAfterEnd = false
+    let limits: HTTP1HeadLimits
+
+    init(limits: HTTP1HeadLimits) {
+        self.limits = limits
+    }
+
+    /// The decoder stopped after a protocol switch request.
+    var isStopped: Bool {
+        if case .stopped = self.state { return true }
+        return false
+    }
+
+    /// The next request part from `buffer`, or `nil` when more bytes are needed.
+    mutating func next(_ buffer: inout ByteBuffer) throws -> HTTPServerRequestPart? {
+        switch self.state {
+        case .head:
+            guard buffer.readableBytes > 0 else { return nil }
+            guard let (head, length, framing) = try self.parseHead(buffer) else { return nil }
+            buffer.moveReaderIndex(forwardBy: length)
+            switch framing {
+            case .none, .untilClose, .contentLength(0): self.state = .end
+            case .contentLength(let length): self.state = .body(remaining: length)
+            case .chunked: self.state = .chunked(ChunkedDecoder(limits: self.limits))
+            }
+            return .head(head)
+        case .body(let remaining):
+            guard buffer.readableBytes > 0 else { return nil }
+            let length = min(remaining, buffer.readableBytes)
+            let slice = buffer.readSlice(length: length)!
+            self.state = remaining == length ? .end : .body(remaining: remaining - length)
+            return .body(slice)
+        case .chunked(var decoder):
+            // A small value (no storage to copy): decode, then store it back.
+            let output = try decoder.next(&buffer)
+            self.state = .chunked(decoder)
+            switch output {
+            case .body(let slice): return .body(slice)
+            case .end(let trailers): return self.finishMessage(trailers)
+            case nil: return nil
+            }
+        case .end:
+            return self.finishMessage(nil)
+        case .stopped:
+            return nil
+        }
+    }
+
+    private mutating func finishMessage(_ trailers: HTTPHeaders?) -> HTTPServerRequestPart {
+        self.state = self.stopAfterEnd ? .stopped : .head
+        self.stopAfterEnd = false
+        return .end(trailers)
+    }
+
+    private mutating func parseHead(_ buffer: ByteBuffer) throws -> (HTTPRequestHead, Int, HTTP1BodyFraming)? {
+        let limits = self.limits
+        let parsed: (HTTPRequestHead, Int)? = try buffer.withUnsafeReadableBytes { bytes in
+            guard
+                let head = try HeadScanner.scan(
+                    bytes,
+                    limits: limits,
+                    firstLineLimit: limits.maxRequestLineSize,
+                    firstLineError: .requestLineTooLong
+                )
+            else { return nil }
+            // method SP request-target SP HTTP-version
+            let line = head.startLine
+            let table = ByteClass.table
+            var index = line.lowerBound
+            while index < line.upperBound, bytes[index] != 0x20 {
+                guard table[Int(bytes[index])] & ByteClass.token != 0 else { throw HTTP1ParseError.invalidRequestLine }
+                index += 1
+            }
+            let methodRange = line.lowerBound..<index
+            guard !methodRange.isEmpty, index < line.upperBound else { throw HTTP1ParseError.invalidRequestLine }
+            index += 1
+            let targetStart = index
+            while index < line.upperBound, bytes[index] != 0x20 {
+                guard table[Int(bytes[index])] & ByteClass.target != 0 else { throw HTTP1ParseError.invalidRequestLine }
+                index += 1
+            }
+            let targetRange = targetStart..<index
+            guard !targetRange.isEmpty, index < line.upperBound else { throw HTTP1ParseError.invalidRequestLine }
+            let version = try HeadScanner.version(bytes, (index + 1)..<line.upperBound, error: .invalidRequestLine)
+            let method = Self.method(UnsafeRawBufferPointer(rebasing: bytes[methodRange]))
+            let uri = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[targetRange]), as: UTF8.self)
+            return (HTTPRequestHead(version: version, method: method, uri: uri, headers: head.headers), head.length)
+        }
+        guard let (head, length) = parsed else { return nil }
+        let fields = FramingFields(head.headers)
+        let framing: HTTP1BodyFraming
+        if fields.transferEncoding {
+            // Anything but chunked last is refused by the proxy (400, then close); no body here.
+            framing = fields.chunkedLast ? .chunked : .none
+        } else if fields.invalidContentLength {
+            throw HTTP1ParseError.invalidContentLength
+        } else if let contentLength = fields.contentLength {
+            framing = .contentLength(contentLength)
+        } else {
+            framing = .none
+        }
+        if head.method == .CONNECT || Self.isUpgrade(head.headers) {
+            self.stopAfterEnd = true
+        }
+        return (head, length, framing)
+    }
+
+    private static func isUpgrade(_ headers: HTTPHeaders) -> Bool {
+        guard headers.contains(name: "upgrade") else { return false }
+        return headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+    }
+
+    private static func method(_ bytes: UnsafeRawBufferPointer) -> HTTPMethod {
+        if bytes.count == 3, bytes[0] == UInt8(ascii: "G"), bytes[1] == UInt8(ascii: "E"), bytes[2] == UInt8(ascii: "T") {
+            return .GET
+        }
+        return HTTPMethod(rawValue: String(decoding: bytes, as: UTF8.self))
+    }
+}
+
+/// Decodes HTTP/1.x responses from an upstream connection into ``HTTPClientResponsePart``s.
+struct HTTP1ResponseDecoder {
+    private enum State {
+        case head
+        case body(remaining: Int)
+        case chunked(ChunkedDecoder)
+        case untilClose
+        case end
+        case stopped
+    }
+
+    private var state = State.head
+    private var stopAfterEnd = false
+    /// The request being answered was a HEAD: its response has no body whatever it says.
+    var answeringHEAD = false
+    let limits: HTTP1HeadLimits
+
+    init(limits: HTTP1HeadLimits) {
+        self.limits = limits
+    }
+
+    /// Between messages (a head is expected next).
+    var isAtMessageBoundary: Bool {
+        if case .head = self.state { return true }
+        return false
+    }
+
+    /// The decoder stopped after a 101 (the bytes that follow belong to the new protocol).
+    var isStopped: Bool {
+        if case .stopped = self.state { return true }
+        return false
+    }
+
+    /// The next response part from `buffer`, or `nil` when more bytes are needed.
+    mutating func next(_ buffer: inout ByteBuffer) throws -> HTTPClientResponsePart? {
+        switch self.state {
+        case .head:
+            guard buffer.readableBytes > 0 else { return nil }
+            guard let (head, length) = try Self.parseHead(buffer, limits: self.limits) else { return nil }
+            buffer.moveReaderIndex(forwardBy: length)
+            let code = head.status.code
+            if code >= 100 && code < 200 && code != 101 {
+                return .head(head)  // informational: the final response follows
+            }
+            if code == 101 { self.stopAfterEnd = true }
+            let fields = FramingFields(head.headers)
+            if self.answeringHEAD || code == 101 || code == 204 || code == 304 {
+                self.state = .end
+            } else if fields.transferEncoding {
+                self.state = fields.chunkedLast ? .chunked(ChunkedDecoder(limits: self.limits)) : .untilClose
+            } else if fields.invalidContentLength {
+                throw HTTP1ParseError.invalidContentLength
+            } else if let contentLength = fields.contentLength {
+                self.state = contentLength == 0 ? .end : .body(remaining: contentLength)
+            } else {
+                self.state = .untilClose
+            }
+            return .head(head)
+        case .body(let remaining):
+            guard buffer.readableBytes > 0 else { return nil }
+            let length = min(remaining, buffer.readableBytes)
+            let slice = buffer.readSlice(length: length)!
+            self.state = remaining == length ? .end : .body(remaining: remaining - length)
+            return .body(slice)
+        case .chunked(var decoder):
+            let output = try decoder.next(&buffer)
+            self.state = .chunked(decoder)
+            switch output {
+            case .body(let slice): return .body(slice)
+            case .end(let trailers): return self.finishMessage(trailers)
+            case nil: return nil
+            }
+        case .untilClose:
+            guard buffer.readableBytes > 0 else { return nil }
+            return .body(buffer.readSlice(length: buffer.readableBytes)!)
+        case .end:
+            return self.finishMessage(nil)
+        case .stopped:
+            return nil
+        }
+    }
+
+    /// The connection closed: the end of a body delimited by the close, if one was being read.
+    mutating func connectionClosed() -> HTTPClientResponsePart? {
+        guard case .untilClose = self.state else { return nil }
+        self.state = .stopped
+        return .end(nil)
+    }
+
+    private mutating func finishMessage(_ trailers: HTTPHeaders?) -> HTTPClientResponsePart {
+        self.state = self.stopAfterEnd ? .stopped : .head
+        self.stopAfterEnd = false
+        self.answeringHEAD = false
+        return .end(trailers)
+    }
+
+    private static func parseHead(_ buffer: ByteBuffer, limits: HTTP1HeadLimits) throws -> (HTTPResponseHead, Int)? {
+        try buffer.withUnsafeReadableBytes { bytes in
+            guard
+                let head = try HeadScanner.scan(
+                    bytes,
+                    limits: limits,
+                    firstLineLimit: limits.maxFieldSize,
+                    firstLineError: .headerSectionTooLarge
+                )
+            else { return nil }
+            // HTTP-version SP 3DIGIT SP [ reason-phrase ]  (a missing SP before an empty reason is tolerated)
+            let line = head.startLine
+            guard line.count >= 12, bytes[line.lowerBound + 8] == 0x20 else { throw HTTP1ParseError.invalidStatusLine }
+            let version = try HeadScanner.version(
+                bytes,
+                line.lowerBound..<(line.lowerBound + 8),
+                error: .invalidStatusLine
+            )
+            var code = 0
+            for offset in 9..<12 {
+                guard let digit = HeadScanner.digit(bytes[line.lowerBound + offset]) else {
+                    throw HTTP1ParseError.invalidStatusLine
+                }
+                code = code * 10 + digit
+            }
+            guard code >= 100, line.count == 12 || bytes[line.lowerBound + 12] == 0x20 else {
+                throw HTTP1ParseError.invalidStatusLine
+            }
+            let status = HTTPResponseStatus(statusCode: code)
+            return (HTTPResponseHead(version: version, status: status, headers: head.headers), head.length)
+        }
+    }
+}
+
+/// Serialises heads and frames bodies, with the framing rules NIOHTTP1's encoders apply (so
+/// behaviour did not change when they were replaced): a body-less status or method loses its
+/// framing fields; an HTTP/1.1 message that may have a body but has no Content-Length is sent
+/// chunked.
+struct HTTP1Encoder {
+    enum Framing {
+        case raw
+        case chunked
+        /// No body is written (a response to HEAD, a 204 or 304, a 1xx).
+        case suppressed
+    }
+
+    private(set) var framing = Framing.raw
+    /// A chunk's data was written and its CR LF is still due.
+    private var chunkOpen = false
+
+    /// Writes a request head and remembers how its body is framed.
+    mutating func writeRequestHead(_ head: HTTPRequestHead, into buffer: inout ByteBuffer) {
+        var headers = head.headers
+        let mayHaveBody: Bool?
+        switch head.method {
+        case .TRACE: mayHaveBody = false
+        case .POST, .PUT, .PATCH: mayHaveBody = true
+        default: mayHaveBody = nil
+        }
+        let chunked = Self.frame(&headers, mayHaveBody: mayHaveBody, version: head.version)
+        self.framing = chunked ? .chunked : .raw
+        self.chunkOpen = false
+        buffer.writeString(head.method.rawValue)
+        buffer.writeInteger(UInt8(ascii: " "))
+        buffer.writeString(head.uri)
+        buffer.writeStaticString(head.version.minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n")
+        Self.write(headers, into: &buffer)
+    }
+
+    /// Writes a response head; `answeringHEAD` suppresses the body that follows.
+    mutating func writeResponseHead(_ head: HTTPResponseHead, answeringHEAD: Bool, into buffer: inout ByteBuffer) {
+        var headers = head.headers
+        let mayHaveBody = head.status.mayHaveResponseBody
+        let chunked = Self.frame(&headers, mayHaveBody: mayHaveBody, version: head.version)
+        self.chunkOpen = false
+        if !mayHaveBody || answeringHEAD {
+            self.framing = .suppressed
+        } else {
+            self.framing = chunked ? .chunked : .raw
+        }
+        buffer.writeStaticString(head.version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        let code = Int(head.status.code)
+        buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 + code / 100 % 10))
+        buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 + code / 10 % 10))
+        buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 + code % 10))
+        buffer.writeInteger(UInt8(ascii: " "))
+        buffer.writeString(head.status.reasonPhrase)
+        buffer.writeStaticString("\r\n")
+        Self.write(headers, into: &buffer)
+    }
+
+    /// The bytes to write before one body part when the body is chunked (`nil`: write the part
+    /// as it is). The CR LF that ends a chunk's data goes out with the next chunk's size line
+    /// (or the last chunk), so framing costs one small buffer per part and the part is never copied.
+    mutating func chunkPrefix(for length: Int, allocator: ByteBufferAllocator) -> ByteBuffer? {
+        guard case .chunked = self.framing, length > 0 else { return nil }
+        var prefix = allocator.buffer(capacity: 20)
+        if self.chunkOpen { prefix.writeStaticString("\r\n") }
+        prefix.writeString(String(length, radix: 16))
+        prefix.writeStaticString("\r\n")
+        self.chunkOpen = true
+        return prefix
+    }
+
+    /// Whether a body part is written at all (not for a suppressed body).
+    var writesBody: Bool {
+        if case .suppressed = self.framing { return false }
+        return true
+    }
+
+    /// The end of the message: the last chunk and trailers when chunked, else nothing.
+    mutating func end(trailers: HTTPHeaders?, allocator: ByteBufferAllocator) -> ByteBuffer? {
+        guard case .chunked = self.framing else { return nil }
+        var buffer = allocator.buffer(capacity: 8)
+        if self.chunkOpen { buffer.writeStaticString("\r\n") }
+        self.chunkOpen = false
+        buffer.writeStaticString("0\r\n")
+        if let trailers {
+            Self.write(trailers, into: &buffer)
+        } else {
+            buffer.writeStaticString("\r\n")
+        }
+        return buffer
+    }
+
+    /// NIO's `correctlyFrameTransportHeaders`, restated: `mayHaveBody` true (yes), false (no),
+    /// `nil` (unlikely). Returns whether the body is chunked.
+    private static func frame(_ headers: inout HTTPHeaders, mayHaveBody: Bool?, version: HTTPVersion) -> Bool {
+        let http11 = version.major == 1 && version.minor >= 1
+        switch mayHaveBody {
+        case false?:
+            headers.remove(name: "content-length")
+            headers.remove(name: "transfer-encoding")
+            return false
+        case true?:
+            if headers.contains(name: "content-length") {
+                headers.remove(name: "transfer-encoding")
+                return false
+            }
+            guard http11 else { return false }
+            headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
+            return true
+        case nil:
+            if headers.contains(name: "content-length") {
+                headers.remove(name: "transfer-encoding")
+                return false
+            }
+            return http11 && headers.first(name: "transfer-encoding") == "chunked"
+        }
+    }
+
+    /// `name: value` lines and the empty line that ends the section.
+    static func write(_ headers: HTTPHeaders, into buffer: inout ByteBuffer) {
+        for (name, value) in headers {
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+    }
+}
