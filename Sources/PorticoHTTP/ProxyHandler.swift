@@ -232,9 +232,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         guard !self.draining else { return }
         self.draining = true
         defer { self.draining = false }
-        while var buffer = self.inbound {
+        while true {
             if self.phase == .closing || self.phase == .upgraded || self.decoder.isStopped { return }
             if self.requestEnded && self.isBusy { return }  // pipelined: after this exchange
+            // An empty buffer still lets the decoder report the end of a message it has read.
+            var buffer = self.inbound ?? ByteBuffer()
             self.inbound = nil
             let part: HTTPServerRequestPart?
             do {
@@ -286,6 +288,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.core.logger.debug("downstream connection failed", metadata: ["error": "\(error)"])
         self.phase = .closing
         context.close(promise: nil)
     }

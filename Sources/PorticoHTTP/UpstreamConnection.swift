@@ -141,11 +141,14 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             self.inbound = bytes
         }
-        while var buffer = self.inbound, !self.decoder.isStopped {
+        while !self.decoder.isStopped {
             guard let owner = self.owner else {
-                // The exchange ended (or was abandoned) but bytes remain: not reusable.
-                return self.close()
+                // The exchange ended (or was abandoned); bytes that remain make it unusable.
+                if self.inbound != nil { self.close() }
+                return
             }
+            // An empty buffer still lets the decoder report the end of a message it has read.
+            var buffer = self.inbound ?? ByteBuffer()
             self.inbound = nil
             let part: HTTPClientResponsePart?
             do {

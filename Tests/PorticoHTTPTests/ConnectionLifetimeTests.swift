@@ -43,14 +43,7 @@ extension PorticoHTTPEngineTests {
                     channel.closeFuture.whenComplete { _ in tracker.closed.withLockedValue { $0 += 1 } }
                     return channel.eventLoop.makeCompletedFuture {
                         let operations = channel.pipeline.syncOperations
-                        let probe = RequestHeadProbe(maxRequestLineSize: 8192)
-                        try operations.addHandler(probe)
-                        try operations.configureHTTPServerPipeline(
-                            withPipeliningAssistance: false,
-                            withServerUpgrade: (upgraders: [], completionHandler: { _ in }),
-                            withErrorHandling: false
-                        )
-                        let handler = ProxyHandler(core: core, probe: probe, isTLS: false)
+                        let handler = ProxyHandler(core: core, isTLS: false)
                         tracker.handlers.withLockedValue { $0.append(WeakHandler(handler)) }
                         try operations.addHandler(handler)
                     }
