@@ -200,7 +200,11 @@ private struct HeadScanner {
     }
 
     /// `HTTP/1.x` at `range`: the minor version (a major version other than 1 is refused).
-    static func version(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, error: HTTP1ParseError) throws -> HTTPVersion {
+    static func version(
+        _ bytes: UnsafeRawBufferPointer,
+        _ range: Range<Int>,
+        error: HTTP1ParseError
+    ) throws -> HTTPVersion {
         guard range.count == 8 else { throw error }
         let base = range.lowerBound
         guard bytes[base] == UInt8(ascii: "H"), bytes[base + 1] == UInt8(ascii: "T"),
@@ -490,7 +494,8 @@ struct HTTP1RequestDecoder {
     }
 
     private static func method(_ bytes: UnsafeRawBufferPointer) -> HTTPMethod {
-        if bytes.count == 3, bytes[0] == UInt8(ascii: "G"), bytes[1] == UInt8(ascii: "E"), bytes[2] == UInt8(ascii: "T") {
+        if bytes.count == 3, bytes[0] == UInt8(ascii: "G"), bytes[1] == UInt8(ascii: "E"), bytes[2] == UInt8(ascii: "T")
+        {
             return .GET
         }
         return HTTPMethod(rawValue: String(decoding: bytes, as: UTF8.self))

@@ -153,46 +153,49 @@ public struct TLSCertificate: Sendable {
 }
 
 /// Where a request goes and the per-route policy applied on the way.
-public struct HTTPRoute: Sendable {
+///
+/// A class (immutable): a route lookup on the request path hands out one reference instead of
+/// copying ~20 fields and retaining each of their strings and arrays.
+public final class HTTPRoute: Sendable {
     /// The backing Service, `namespace/name` (used in messages and metrics).
-    public var service: String
+    public let service: String
     /// The key of the upstream pool in ``HTTPEngineConfiguration/pools``.
-    public var pool: String
+    public let pool: String
     /// Answer plain-HTTP requests with a 308 to `https://` (ingress-nginx `ssl-redirect`).
-    public var sslRedirect: Bool
+    public let sslRedirect: Bool
     /// Answer every request with a redirect to this URL (ingress-nginx `permanent-redirect`).
-    public var permanentRedirect: String?
+    public let permanentRedirect: String?
     /// Status of the permanent redirect (301 by default).
-    public var permanentRedirectCode: Int
+    public let permanentRedirectCode: Int
     /// Largest request body accepted; larger gets 413. `nil` = unlimited (`proxy-body-size: 0`).
-    public var maxBodySize: Int?
+    public let maxBodySize: Int?
     /// Connect timeout to an upstream endpoint (`proxy-connect-timeout`).
-    public var connectTimeout: TimeAmount
+    public let connectTimeout: TimeAmount
     /// Longest wait between two reads from the upstream (`proxy-read-timeout`); exceeded -> 504.
-    public var readTimeout: TimeAmount
+    public let readTimeout: TimeAmount
     /// Longest wait between two writes of the request to the upstream while it is being sent
     /// (`proxy-send-timeout`); exceeded -> 504 (or the connection closes once a response started).
-    public var sendTimeout: TimeAmount
+    public let sendTimeout: TimeAmount
     /// Client addresses allowed to use the route (ingress-nginx `whitelist-source-range` /
     /// `allowlist-source-range`); others get 403. Empty = everyone. The client is the
     /// connection's peer address, also behind a trusted proxy (`X-Forwarded-For` is not consulted).
-    public var allowedSources: [IPAddressRange]
+    public let allowedSources: [IPAddressRange]
     /// The ``ClientCertificateAuthority/id`` whose verification this route needs: a request on
     /// a connection not verified by it gets 421 (TLS; the client used another SNI) or 403 (plain
     /// HTTP). The upstream receives `ssl-client-verify: SUCCESS` or `NONE`.
-    public var clientCertificate: String?
+    public let clientCertificate: String?
     /// Per-client request rate and concurrency limits; excess gets 429.
-    public var rateLimit: RateLimit?
+    public let rateLimit: RateLimit?
     /// The path sent upstream instead of the request's (ingress-nginx `rewrite-target`).
-    public var rewrite: PathRewrite?
+    public let rewrite: PathRewrite?
     /// A request for `/` is redirected (302) to this path (ingress-nginx `app-root`).
-    public var appRoot: String?
+    public let appRoot: String?
     /// An auth service asked before proxying (ingress-nginx `auth-url`).
-    public var forwardAuth: ForwardAuth?
+    public let forwardAuth: ForwardAuth?
     /// Round robin (default) or least requests in progress.
-    public var loadBalancing: LoadBalancing
+    public let loadBalancing: LoadBalancing
     /// Sticky sessions by cookie (ingress-nginx `affinity: cookie`).
-    public var affinity: CookieAffinity?
+    public let affinity: CookieAffinity?
 
     /// Creates a route target.
     public init(

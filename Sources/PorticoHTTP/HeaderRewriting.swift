@@ -36,6 +36,19 @@ struct RequestHeadFacts {
     var hasForwardedPort = false
     var hasRealIP = false
 
+    /// Whether the connection stays open after this message (RFC 9112 9.3), from its
+    /// `Connection` tokens: HTTP/1.1 unless `close`, HTTP/1.0 only with `keep-alive`.
+    func isKeepAlive(_ version: HTTPVersion) -> Bool {
+        Self.isKeepAlive(version, tokens: self.connectionTokens)
+    }
+
+    static func isKeepAlive(_ version: HTTPVersion, tokens: [Substring]) -> Bool {
+        if version.major == 1 && version.minor == 0 {
+            return tokens.contains { $0.equalsLowercaseToken("keep-alive") }
+        }
+        return !tokens.contains { $0.equalsLowercaseToken("close") }
+    }
+
     /// Whether a body follows the head.
     var hasBody: Bool {
         self.transferEncodingCount > 0 || (self.contentLength ?? 0) > 0
@@ -99,6 +112,20 @@ struct RequestHeadFacts {
 }
 
 extension Substring {
+    /// ASCII case-insensitive comparison against a lowercase token made of letters, digits and `-`.
+    func equalsLowercaseToken(_ token: StaticString) -> Bool {
+        let count = token.utf8CodeUnitCount
+        guard self.utf8.count == count else { return false }
+        return token.withUTF8Buffer { expected in
+            var index = 0
+            for byte in self.utf8 {
+                if byte | 0x20 != expected[index] { return false }
+                index += 1
+            }
+            return true
+        }
+    }
+
     func trimmingSpaces() -> Substring {
         var result = self
         while let first = result.first, first == " " || first == "\t" { result.removeFirst() }
@@ -147,8 +174,10 @@ extension HTTPHeaders {
         }
     }
 
-    /// Removes hop-by-hop headers from an upstream response (one scan; removals only for what is there).
-    mutating func removeHopByHopFromResponse(keepUpgrade: Bool) {
+    /// Removes hop-by-hop headers from an upstream response (one scan; removals only for what
+    /// is there). Returns whether the upstream keeps the connection open (`version` is the
+    /// response's).
+    mutating func removeHopByHopFromResponse(keepUpgrade: Bool, version: HTTPVersion) -> Bool {
         var tokens: [Substring] = []
         var present = HopByHopHeaders()
         for (name, value) in self {
@@ -173,6 +202,7 @@ extension HTTPHeaders {
         if !present.isEmpty {
             self.removeHopByHop(present: present, connectionTokens: tokens, keepUpgrade: keepUpgrade)
         }
+        return version.major != 1 || RequestHeadFacts.isKeepAlive(version, tokens: tokens)
     }
 }
 

@@ -62,7 +62,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     private var heldSlot: RateLimit?
     private var limits = HTTPLimits()
     private var requestHead: HTTPRequestHead?
-    private var pending = CircularBuffer<HTTPClientRequestPart>(initialCapacity: 4)
+    /// Request parts that arrived while connecting (an array: allocates only when used, so an
+    /// idle connection does not carry it).
+    private var pending: [HTTPClientRequestPart] = []
     private var upstream: UpstreamConnection?
     private var endpoints: [UpstreamEndpoint] = []
     private var upstreamTLS: UpstreamTLSContext?
@@ -374,12 +376,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.upstreamReusable = false
         self.bodyReceived = 0
         self.attempts = 0
-        self.closeAfterResponse = !self.isHTTP2Stream && !incoming.isKeepAlive
         self.answeringHEAD = incoming.method == .HEAD
         self.requestVersion = incoming.version
         self.replayableHead = nil
         self.forceNewConnection = false
         let facts = RequestHeadFacts(incoming.headers)
+        self.closeAfterResponse = !self.isHTTP2Stream && !facts.isKeepAlive(incoming.version)
         self.requestHasBody = facts.hasBody
         self.isUpgradeRequest = facts.isUpgrade && !self.isHTTP2Stream
 
@@ -789,9 +791,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         }
         if self.downstreamIsWritable { connection.resumeReading() }
         connection.write(.head(head))
-        while let part = self.pending.popFirst() {
+        for part in self.pending {
             connection.write(part)
         }
+        self.pending.removeAll()
         if !self.inReadBurst { connection.flush() }
         self.refreshUpstreamDeadline()
         if self.downstreamReadPending && connection.isWritable {
@@ -817,15 +820,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             }
             self.responseStarted = true
             self.replayableHead = nil
-            self.upstreamReusable = head.isKeepAlive && !self.upstreamIsHTTP2
+            let upstreamVersion = head.version
             // An HTTP/2 upstream's head says 2.0; the downstream codec writes its own version.
             if head.version.major == 2 { head.version = .http1_1 }
             if head.status == .switchingProtocols && self.isUpgradeRequest {
                 self.responseIsSwitching = true
-                head.headers.removeHopByHopFromResponse(keepUpgrade: true)
+                self.upstreamReusable = false
+                _ = head.headers.removeHopByHopFromResponse(keepUpgrade: true, version: upstreamVersion)
             } else {
                 if self.isUpgradeRequest { self.closeAfterResponse = true }
-                head.headers.removeHopByHopFromResponse(keepUpgrade: false)
+                let keepAlive = head.headers.removeHopByHopFromResponse(keepUpgrade: false, version: upstreamVersion)
+                self.upstreamReusable = keepAlive && !self.upstreamIsHTTP2
                 if self.requestVersion.major == 1 && self.requestVersion.minor == 0 {
                     // An HTTP/1.0 client cannot read chunked bodies: delimit by close instead.
                     head.version = .http1_0
@@ -872,7 +877,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         if !self.responseStarted, let head = self.replayableHead {
             self.replayableHead = nil
             self.requestHead = head
-            self.pending.removeAll()
+            self.pending.removeAll(keepingCapacity: false)
             if self.requestEnded { self.pending.append(.end(nil)) }
             self.forceNewConnection = true
             self.phase = .connecting
@@ -985,7 +990,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
                 context.write(self.wrapOutboundOut(buffer), promise: nil)
             case .body(.byteBuffer(let body)):
                 guard self.encoder.writesBody else { break }
-                if let prefix = self.encoder.chunkPrefix(for: body.readableBytes, allocator: context.channel.allocator) {
+                if let prefix = self.encoder.chunkPrefix(for: body.readableBytes, allocator: context.channel.allocator)
+                {
                     context.write(self.wrapOutboundOut(prefix), promise: nil)
                 }
                 context.write(self.wrapOutboundOut(body), promise: nil)
@@ -1098,21 +1104,21 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         // An empty write completes once everything before it was flushed.
         context.writeAndFlush(self.wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated()
             .whenComplete { _ in
-            let halfClosed = context.eventLoop.makePromise(of: Void.self)
-            context.close(mode: .output, promise: halfClosed)
-            halfClosed.futureResult.assumeIsolated().whenComplete { result in
-                switch result {
-                case .success where self.context != nil:
-                    // Cancelled when the channel closes first (the usual case): the task
-                    // would otherwise keep the closed connection's pipeline alive for 2 s.
-                    self.linger = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) {
+                let halfClosed = context.eventLoop.makePromise(of: Void.self)
+                context.close(mode: .output, promise: halfClosed)
+                halfClosed.futureResult.assumeIsolated().whenComplete { result in
+                    switch result {
+                    case .success where self.context != nil:
+                        // Cancelled when the channel closes first (the usual case): the task
+                        // would otherwise keep the closed connection's pipeline alive for 2 s.
+                        self.linger = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) {
+                            context.close(promise: nil)
+                        }
+                    case .success, .failure:
                         context.close(promise: nil)
                     }
-                case .success, .failure:
-                    context.close(promise: nil)
                 }
             }
-        }
     }
 
     private func closeNow() {

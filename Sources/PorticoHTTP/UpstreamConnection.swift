@@ -28,7 +28,11 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = ByteBuffer
 
     /// Response heads from upstreams may be larger than what clients may send (cookies, CSP).
-    private static let responseLimits = HTTP1HeadLimits(maxRequestLineSize: 8192, maxFieldSize: 65536, maxHeadSize: 131072)
+    private static let responseLimits = HTTP1HeadLimits(
+        maxRequestLineSize: 8192,
+        maxFieldSize: 65536,
+        maxHeadSize: 131072
+    )
 
     let key: UpstreamKey
     /// One HTTP/2 stream (gRPC upstreams) rather than an HTTP/1.1 connection: never reused.

@@ -40,8 +40,16 @@ struct HeaderRewritingTests {
         #expect(headers["x-kept"] == ["yes"])
 
         var response = HTTPHeaders([("Connection", "keep-alive"), ("Keep-Alive", "timeout=5"), ("Content-Length", "1")])
-        response.removeHopByHopFromResponse(keepUpgrade: false)
+        let keepsAlive = response.removeHopByHopFromResponse(keepUpgrade: false, version: .http1_1)
+        #expect(keepsAlive)
         #expect(response.map(\.name) == ["Content-Length"])
+        // The keep-alive decision follows the version's default and the Connection tokens.
+        var closing = HTTPHeaders([("Connection", "Close")])
+        let closes = !closing.removeHopByHopFromResponse(keepUpgrade: false, version: .http1_1)
+        #expect(closes)
+        var old = HTTPHeaders([("Content-Length", "1")])
+        let oldCloses = !old.removeHopByHopFromResponse(keepUpgrade: false, version: .http1_0)
+        #expect(oldCloses)
     }
 
     @Test func forwardedHeadersAppendOnlyWhenTrusted() {

@@ -1,0 +1,189 @@
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@testable import PorticoHTTP
+
+/// Portico's own HTTP/1.1 decoders and encoder (the proxy path's codec), fed bytes directly.
+@Suite("HTTP/1.1 codec")
+struct HTTP1CodecTests {
+    private let limits = HTTP1HeadLimits(maxRequestLineSize: 64, maxFieldSize: 128, maxHeadSize: 512)
+
+    /// Every request part `bytes` decode to, fed in pieces of `split` bytes (0: all at once).
+    private func requestParts(_ bytes: String, split: Int = 0) throws -> [HTTPServerRequestPart] {
+        var decoder = HTTP1RequestDecoder(limits: self.limits)
+        var parts: [HTTPServerRequestPart] = []
+        var buffer = ByteBuffer()
+        let all = Array(bytes.utf8)
+        var offset = 0
+        repeat {
+            let end = split == 0 ? all.count : min(all.count, offset + split)
+            buffer.writeBytes(all[offset..<end])
+            offset = end
+            while let part = try decoder.next(&buffer) { parts.append(part) }
+        } while offset < all.count
+        return parts
+    }
+
+    private func body(_ parts: [HTTPServerRequestPart]) -> String {
+        parts.reduce(into: "") { text, part in
+            if case .body(let buffer) = part { text += String(buffer: buffer) }
+        }
+    }
+
+    @Test func pipelinedRequestsDecodeInOrderWhateverTheReadBoundaries() throws {
+        let bytes =
+            "\r\nGET /a?x=1 HTTP/1.1\r\nHost: one\r\nX-Long:  padded value \t\r\n\r\n"
+            + "POST /b HTTP/1.1\r\nHost: two\r\nContent-Length: 5\r\n\r\nhello"
+            + "PUT /c HTTP/1.0\nhost: three\ntransfer-encoding: chunked\n\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n"
+        for split in [0, 1, 7] {
+            let parts = try self.requestParts(bytes, split: split)
+            let heads = parts.compactMap { part -> HTTPRequestHead? in
+                if case .head(let head) = part { return head }
+                return nil
+            }
+            #expect(heads.map(\.uri) == ["/a?x=1", "/b", "/c"], "split \(split)")
+            #expect(heads.map(\.method) == [.GET, .POST, .PUT])
+            #expect(heads[2].version == .http1_0)
+            #expect(heads[0].headers["x-long"] == ["padded value"])
+            #expect(heads[1].headers["host"] == ["two"])
+            #expect(self.body(parts) == "helloabcde")
+            let ends = parts.compactMap { part -> HTTPHeaders?? in
+                if case .end(let trailers) = part { return trailers }
+                return nil
+            }
+            #expect(ends.count == 3)
+            #expect(ends[2]?["x-trailer"] == ["t"])
+        }
+    }
+
+    @Test func smugglingAndMalformedHeadsAreRefused() throws {
+        let cases: [(String, HTTP1ParseError)] = [
+            ("GET / HTTP/1.1\r\nHost : x\r\n\r\n", .invalidFieldName),
+            ("GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", .obsoleteLineFolding),
+            ("GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", .invalidFieldValue),
+            ("GET / HTTP/1.1\r\nX: \u{1}\r\n\r\n", .invalidFieldValue),
+            ("GET /a b HTTP/1.1\r\n\r\n", .invalidRequestLine),
+            ("GET / HTTP/2.0\r\n\r\n", .unsupportedVersion),
+            ("GET / HTTX/1.1\r\n\r\n", .invalidRequestLine),
+            ("G(T / HTTP/1.1\r\n\r\n", .invalidRequestLine),
+            ("POST / HTTP/1.1\r\nContent-Length: 1, 2\r\n\r\n", .invalidContentLength),
+            ("POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n", .invalidContentLength),
+            ("POST / HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n", .invalidContentLength),
+            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", .invalidChunk),
+            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n", .invalidChunk),
+            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n", .invalidChunk),
+            ("GET /\(String(repeating: "a", count: 80)) HTTP/1.1\r\n\r\n", .requestLineTooLong),
+            ("GET / HTTP/1.1\r\nX: \(String(repeating: "a", count: 200))\r\n\r\n", .headerSectionTooLarge),
+        ]
+        for (bytes, expected) in cases {
+            #expect(throws: expected, "\(bytes.debugDescription)") { try self.requestParts(bytes) }
+        }
+        // Too long before the line even ends: refused without waiting for the rest.
+        #expect(throws: HTTP1ParseError.requestLineTooLong) {
+            try self.requestParts("GET /\(String(repeating: "a", count: 80))")
+        }
+        var many = "GET / HTTP/1.1\r\n"
+        for index in 0..<40 { many += "X-\(index): value\r\n" }
+        #expect(throws: HTTP1ParseError.headerSectionTooLarge) { try self.requestParts(many) }
+    }
+
+    @Test func anUpgradeRequestStopsTheDecoderBeforeTheNewProtocolsBytes() throws {
+        var decoder = HTTP1RequestDecoder(limits: self.limits)
+        var buffer = ByteBuffer(
+            string: "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\u{81}\u{0}frame"
+        )
+        guard case .head = try decoder.next(&buffer), case .end = try decoder.next(&buffer) else {
+            Issue.record("expected head and end")
+            return
+        }
+        #expect(decoder.isStopped)
+        #expect(try decoder.next(&buffer) == nil)
+        #expect(String(buffer: buffer) == "\u{81}\u{0}frame")  // left for the tunnel
+    }
+
+    @Test func responsesAreFramedByStatusMethodLengthChunksOrClose() throws {
+        func decode(_ text: String, head: Bool = false) throws -> (HTTPResponseHead?, String, Int, HTTP1ResponseDecoder)
+        {
+            var decoder = HTTP1ResponseDecoder(limits: self.limits)
+            decoder.answeringHEAD = head
+            var buffer = ByteBuffer(string: text)
+            var first: HTTPResponseHead?
+            var body = ""
+            var ends = 0
+            while let part = try decoder.next(&buffer) {
+                switch part {
+                case .head(let value): if first == nil || first!.status.code < 200 { first = value }
+                case .body(let bytes): body += String(buffer: bytes)
+                case .end: ends += 1
+                }
+            }
+            return (first, body, ends, decoder)
+        }
+        var result = try decode("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 204 No Content\r\n\r\n")
+        #expect(result.0?.status == .ok && result.1 == "abc" && result.2 == 2)
+        result = try decode("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", head: true)
+        #expect(result.2 == 1 && result.3.isAtMessageBoundary)
+        result = try decode(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+        )
+        #expect(result.0?.status == .created && result.1 == "hi" && result.2 == 1)
+        result = try decode("HTTP/1.0 200 OK\r\n\r\nuntil close")
+        #expect(result.1 == "until close" && result.2 == 0)
+        var decoder = result.3
+        guard case .end = decoder.connectionClosed() else {
+            Issue.record("the close ends a close-delimited body")
+            return
+        }
+        result = try decode("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\u{81}")
+        #expect(result.2 == 1 && result.3.isStopped)
+        #expect(throws: HTTP1ParseError.invalidStatusLine) { try decode("HTTP/1.1 20 OK\r\n\r\n") }
+        #expect(throws: HTTP1ParseError.invalidContentLength) {
+            try decode("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n")
+        }
+    }
+
+    @Test func theEncoderFramesLikeNIOsAndChunksWithoutCopyingParts() {
+        let allocator = ByteBufferAllocator()
+        var encoder = HTTP1Encoder()
+        var buffer = ByteBuffer()
+        // A POST without a length is sent chunked; GET keeps what it has.
+        encoder.writeRequestHead(
+            HTTPRequestHead(version: .http1_1, method: .POST, uri: "/up", headers: ["Host": "x"]),
+            into: &buffer
+        )
+        #expect(String(buffer: buffer) == "POST /up HTTP/1.1\r\nHost: x\r\ntransfer-encoding: chunked\r\n\r\n")
+        var wire = ""
+        for part in ["abc", "defghijklmnopqrstu"] {
+            if let prefix = encoder.chunkPrefix(for: part.utf8.count, allocator: allocator) {
+                wire += String(buffer: prefix)
+            }
+            wire += part
+        }
+        wire += String(buffer: encoder.end(trailers: ["grpc-status": "0"], allocator: allocator)!)
+        #expect(wire == "3\r\nabc\r\n12\r\ndefghijklmnopqrstu\r\n0\r\ngrpc-status: 0\r\n\r\n")
+
+        // A 204 loses its framing fields; a response to HEAD keeps them but sends no body.
+        buffer.clear()
+        encoder.writeResponseHead(
+            HTTPResponseHead(version: .http1_1, status: .noContent, headers: ["Content-Length": "0"]),
+            answeringHEAD: false,
+            into: &buffer
+        )
+        #expect(String(buffer: buffer) == "HTTP/1.1 204 No Content\r\n\r\n")
+        #expect(!encoder.writesBody)
+        buffer.clear()
+        encoder.writeResponseHead(
+            HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Content-Length": "10"]),
+            answeringHEAD: true,
+            into: &buffer
+        )
+        #expect(String(buffer: buffer) == "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+        #expect(!encoder.writesBody)
+        // Without a length an HTTP/1.1 response body is chunked.
+        buffer.clear()
+        encoder.writeResponseHead(HTTPResponseHead(version: .http1_1, status: .ok), answeringHEAD: false, into: &buffer)
+        #expect(String(buffer: buffer) == "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        #expect(encoder.end(trailers: nil, allocator: allocator).map { String(buffer: $0) } == "0\r\n\r\n")
+    }
+}
