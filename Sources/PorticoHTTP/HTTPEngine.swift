@@ -344,6 +344,10 @@ public final class HTTPEngine: Sendable {
             HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxHeaderSectionSize),
             HTTP2Setting(parameter: .initialWindowSize, value: 65535),
         ]
+        // Responses of many streams finish in one event-loop tick (each from its own upstream
+        // read): one flush of the connection for all of them, not one TLS record and one
+        // write(2) each.
+        try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler())
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server,
             connectionConfiguration: connection,
