@@ -281,23 +281,9 @@ public final class HTTPEngine: Sendable {
             // Plain HTTP/1.1, or HTTP/2 with prior knowledge (h2c, as gRPC clients without TLS
             // speak), told apart by the connection preface.
             return channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(
-                    ByteToMessageHandler(
-                        PrefaceDetector(timeout: core.state.limits.headerReadTimeout) { isHTTP2 in
-                            if isHTTP2 {
-                                try Self.configureHTTP2(
-                                    channel,
-                                    core: core,
-                                    carried: carried,
-                                    tlsFacts: nil,
-                                    isTLS: false
-                                )
-                            } else {
-                                try Self.configureHTTP1(channel, core: core, isTLS: false, carried: carried)
-                            }
-                        }
-                    )
-                )
+                try Self.configureHTTP1(channel, core: core, isTLS: false, carried: carried) { channel in
+                    try Self.configureHTTP2(channel, core: core, carried: carried, tlsFacts: nil, isTLS: false)
+                }
             }
         }
         let clientAuth = core.state.clientAuth
@@ -374,11 +360,18 @@ public final class HTTPEngine: Sendable {
         core: EngineCore,
         isTLS: Bool,
         carried: CarriedClientAddress?,
-        tlsFacts: ConnectionTLSFactsBox? = nil
+        tlsFacts: ConnectionTLSFactsBox? = nil,
+        switchToHTTP2: ((any Channel) throws -> Void)? = nil
     ) throws {
         // The proxy handler decodes and encodes HTTP/1.1 itself (HTTP1Codec.swift).
         try channel.pipeline.syncOperations.addHandler(
-            ProxyHandler(core: core, isTLS: isTLS, carried: carried, tlsFacts: tlsFacts)
+            ProxyHandler(
+                core: core,
+                isTLS: isTLS,
+                carried: carried,
+                tlsFacts: tlsFacts,
+                switchToHTTP2: switchToHTTP2
+            )
         )
     }
 }

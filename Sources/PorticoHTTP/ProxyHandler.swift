@@ -115,6 +115,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     private var encoder = HTTP1Encoder()
     /// The current request is a HEAD: its response has no body.
     private var answeringHEAD = false
+    /// Plain-HTTP connections: until the first bytes show whether they are the HTTP/2
+    /// connection preface (h2c with prior knowledge), this adds the HTTP/2 handlers behind
+    /// this one; then this handler leaves and hands them the bytes.
+    private var switchToHTTP2: ((any Channel) throws -> Void)?
+    private static let http2Preface: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
     private var draining = false
     /// Inside a downstream read burst: upstream writes are flushed at `channelReadComplete`.
     private var inReadBurst = false
@@ -130,8 +135,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         isTLS: Bool,
         isHTTP2Stream: Bool = false,
         carried: CarriedClientAddress? = nil,
-        tlsFacts: ConnectionTLSFactsBox? = nil
+        tlsFacts: ConnectionTLSFactsBox? = nil,
+        switchToHTTP2: ((any Channel) throws -> Void)? = nil
     ) {
+        self.switchToHTTP2 = switchToHTTP2
         self.core = core
         self.carried = carried
         self.tlsFacts = tlsFacts
@@ -211,7 +218,37 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         } else {
             self.inbound = bytes
         }
+        if self.switchToHTTP2 != nil, self.firstRequest, self.phase == .idle || self.phase == .readingHead {
+            guard self.checkPreface(context: context) else { return }
+        }
         self.decodeInbound()
+    }
+
+    /// Whether to go on with HTTP/1.1: `false` while the bytes so far may still be the HTTP/2
+    /// preface, or once they were and the connection switched. No HTTP/1.1 method starts with
+    /// the preface's first bytes (`PRI *`), so a request is recognised within a few bytes.
+    private func checkPreface(context: ChannelHandlerContext) -> Bool {
+        guard let inbound = self.inbound, let switchToHTTP2 = self.switchToHTTP2 else { return true }
+        let view = inbound.readableBytesView.prefix(Self.http2Preface.count)
+        guard view.elementsEqual(Self.http2Preface.prefix(view.count)) else {
+            self.switchToHTTP2 = nil
+            return true
+        }
+        guard view.count == Self.http2Preface.count else { return false }  // wait for the rest
+        self.switchToHTTP2 = nil
+        self.phase = .upgraded
+        self.cancelTimer()
+        do {
+            try switchToHTTP2(context.channel)
+        } catch {
+            self.closeNow()
+            return false
+        }
+        self.inbound = nil
+        context.fireChannelRead(self.wrapInboundOut(inbound))
+        context.fireChannelReadComplete()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        return false
     }
 
     /// A request part of an HTTP/2 stream (from the ``StreamRequestBridge``).

@@ -290,6 +290,33 @@ extension PorticoHTTPEngineTests {
             }
         }
 
+        @Test func thePrefaceIsRecognisedAcrossReadsAndLookalikesStayHTTP1() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            var configuration = self.configuration(upstream)
+            configuration.listeners.append(HTTPListener(address: "127.0.0.1", port: 0, kind: .http))
+            try await TestSupport.withEngine(configuration) { _, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                for piece in ["PRI * HT", "TP/2.0\r\n\r\nSM", "\r\n\r\n"] {
+                    try await client.send(piece)
+                    try await Task.sleep(nanoseconds: 50_000_000)
+                }
+                // The server's first HTTP/2 frame: its SETTINGS (type 4) on stream 0.
+                let frameHeader = try await client.readBytes(9)
+                #expect(frameHeader[3] == 0x04 && frameHeader[5...8].allSatisfy { $0 == 0 }, "\(frameHeader)")
+                await client.close()
+
+                let lookalike = try await TestSupport.connect(ports[.http])
+                // "P" could still start the preface: the request waits for the next byte.
+                try await lookalike.send("P")
+                try await Task.sleep(nanoseconds: 50_000_000)
+                try await lookalike.send("UT / HTTP/1.1\r\nHost: a.example.com\r\nContent-Length: 0\r\n\r\n")
+                let response = try await lookalike.readResponse()
+                #expect(response.status == 200, "\(response.body)")
+                await lookalike.close()
+            }
+        }
+
         @Test func plainPortsAcceptHTTP2WithPriorKnowledge() async throws {
             let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
             defer { Task { await upstream.stop() } }

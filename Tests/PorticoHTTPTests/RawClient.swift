@@ -117,6 +117,16 @@ final class RawClient {
         self.buffer.discardReadBytes()
     }
 
+    /// The next `count` bytes as they are.
+    func readBytes(_ count: Int) async throws -> [UInt8] {
+        while self.buffer.readableBytes < count {
+            guard try await self.fill() else {
+                throw ClientError(description: "connection closed after \(self.buffer.readableBytes) bytes")
+            }
+        }
+        return self.buffer.readBytes(length: count)!
+    }
+
     /// Reads one response; `keepBody: false` only counts body bytes (for large bodies).
     func readResponse(keepBody: Bool = true, headRequest: Bool = false) async throws -> TestResponse {
         let statusLine = try await self.readLine()
