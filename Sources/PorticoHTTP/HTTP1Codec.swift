@@ -1,5 +1,5 @@
-import NIOCore
-import NIOHTTP1
+public import NIOCore
+public import NIOHTTP1
 
 // Portico's own HTTP/1.1 codec for the proxy path. It replaces NIOHTTP1's decoders and
 // encoders (llhttp behind a ByteToMessageHandler, then a re-encode per side): the handlers that
@@ -758,5 +758,31 @@ struct HTTP1Encoder {
             buffer.writeStaticString("\r\n")
         }
         buffer.writeStaticString("\r\n")
+    }
+}
+
+/// Portico's HTTP/1.1 request decoder behind a small public face, for the package-benchmark
+/// suite (`Benchmarks/`), which sees public API only.
+public struct HTTP1RequestParser {
+    private var decoder: HTTP1RequestDecoder
+
+    public init(maxRequestLineSize: Int = 8192, maxFieldSize: Int = 8192, maxHeadSize: Int = 65536) {
+        self.decoder = HTTP1RequestDecoder(
+            limits: HTTP1HeadLimits(
+                maxRequestLineSize: maxRequestLineSize,
+                maxFieldSize: maxFieldSize,
+                maxHeadSize: maxHeadSize
+            )
+        )
+    }
+
+    /// Decodes what `buffer` holds; returns the request heads found (each with its fields).
+    /// Throws on malformed input, as the proxy would answer 400/414/431.
+    public mutating func decodeHeads(_ buffer: inout ByteBuffer) throws -> [HTTPRequestHead] {
+        var heads: [HTTPRequestHead] = []
+        while let part = try self.decoder.next(&buffer) {
+            if case .head(let head) = part { heads.append(head) }
+        }
+        return heads
     }
 }
