@@ -133,9 +133,10 @@ private struct HeadScanner {
         let startLine = headStart..<firstEnd.contentEnd
         position = firstEnd.next
 
-        // Find the end of the head before building anything, so an incomplete head costs one scan.
-        var fieldLines: [(Int, Int)] = []
-        fieldLines.reserveCapacity(16)
+        // Find the end of the head before building anything, so an incomplete head costs one
+        // scan; then walk its lines again (no array of line ranges to allocate).
+        let fieldsStart = position
+        var fieldCount = 0
         while true {
             guard let end = Self.lineEnd(bytes, from: position) else {
                 if count - headStart > limits.maxHeadSize { throw HTTP1ParseError.headerSectionTooLarge }
@@ -146,17 +147,20 @@ private struct HeadScanner {
                 break
             }
             if end.contentEnd - position > limits.maxFieldSize { throw HTTP1ParseError.headerSectionTooLarge }
-            fieldLines.append((position, end.contentEnd))
+            fieldCount += 1
             position = end.next
             if position - headStart > limits.maxHeadSize { throw HTTP1ParseError.headerSectionTooLarge }
         }
         if position - headStart > limits.maxHeadSize { throw HTTP1ParseError.headerSectionTooLarge }
 
         var headers = HTTPHeaders()
-        headers.reserveCapacity(fieldLines.count)
-        for (start, end) in fieldLines {
-            let (name, value) = try Self.field(bytes, start: start, end: end)
+        headers.reserveCapacity(fieldCount)
+        var line = fieldsStart
+        for _ in 0..<fieldCount {
+            let end = Self.lineEnd(bytes, from: line)!
+            let (name, value) = try Self.field(bytes, start: line, end: end.contentEnd)
             headers.add(name: name, value: value)
+            line = end.next
         }
         return Head(startLine: startLine, headers: headers, length: position)
     }
@@ -727,25 +731,28 @@ struct HTTP1Encoder {
     /// `nil` (unlikely). Returns whether the body is chunked.
     private static func frame(_ headers: inout HTTPHeaders, mayHaveBody: Bool?, version: HTTPVersion) -> Bool {
         let http11 = version.major == 1 && version.minor >= 1
+        // `remove` copies the storage even when nothing matches: look first.
+        let hasLength = headers.contains(name: "content-length")
+        let hasCoding = headers.contains(name: "transfer-encoding")
         switch mayHaveBody {
         case false?:
-            headers.remove(name: "content-length")
-            headers.remove(name: "transfer-encoding")
+            if hasLength { headers.remove(name: "content-length") }
+            if hasCoding { headers.remove(name: "transfer-encoding") }
             return false
         case true?:
-            if headers.contains(name: "content-length") {
-                headers.remove(name: "transfer-encoding")
+            if hasLength {
+                if hasCoding { headers.remove(name: "transfer-encoding") }
                 return false
             }
             guard http11 else { return false }
             headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
             return true
         case nil:
-            if headers.contains(name: "content-length") {
-                headers.remove(name: "transfer-encoding")
+            if hasLength {
+                if hasCoding { headers.remove(name: "transfer-encoding") }
                 return false
             }
-            return http11 && headers.first(name: "transfer-encoding") == "chunked"
+            return http11 && hasCoding && headers.first(name: "transfer-encoding") == "chunked"
         }
     }
 
