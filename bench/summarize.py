@@ -46,7 +46,8 @@ if (run / "tls-check.txt").exists():
 
 NAMES = {"upstream": "upstream direct (nginx, no proxy)", "portico": "Portico", "nginx": "nginx",
          "haproxy": "HAProxy", "direct": "direct (no proxy)", "socat": "socat",
-         "direct-udp": "direct (echo, no forwarder)", "socat-udp": "socat"}
+         "direct-udp": "direct (echo, no forwarder)", "socat-udp": "socat",
+         "portico-tftp": "Portico", "dnsmasq": "dnsmasq"}
 TITLES = {
     "keepalive": "HTTP/1.1 keep-alive, 1 KB responses (`wrk -t1 -c50 --latency`)",
     "close": "New connection per request, 1 KB responses (`wrk -t1 -c50 -H 'Connection: close'`)",
@@ -58,8 +59,10 @@ TITLES = {
     "reload": "Reload under load (`wrk -t1 -c50`, 5 reloads during the run)",
     "tcp": "L4 TCP bulk: 1 GiB from the source through the forwarder to the sink (`bench/bulk.py`)",
     "udp": "L4 UDP request/response, 64-byte datagrams (`bench/udpbench.c`, 8 flows x 32 outstanding)",
+    "tftp": "TFTP, 64 MiB file, blksize 1428, lockstep (`bench/tftpbench.c`, no windowsize asked)",
+    "tftp-w8": "TFTP, 64 MiB file, blksize 1428, windowsize 8 asked (`bench/tftpbench.c`; dnsmasq grants none: lockstep)",
 }
-ORDER = ["keepalive", "close", "https", "handshake", "h2", "big", "idle", "reload", "tcp", "udp"]
+ORDER = ["keepalive", "close", "https", "handshake", "h2", "big", "idle", "reload", "tcp", "udp", "tftp", "tftp-w8"]
 
 for scenario in ORDER:
     srows = [r for r in rows if r["scenario"] == scenario]
@@ -74,7 +77,7 @@ for scenario in ORDER:
             cpu = f(r["cpu_s"])
             if not cpu:
                 return None
-            if scenario == "tcp":
+            if scenario in ("tcp", "tftp", "tftp-w8"):
                 return f(r["bytes"]) / 1048576 / cpu
             if scenario == "big":
                 return f(r["requests"]) / cpu  # MiB per CPU-second (1 MiB per response)
@@ -111,6 +114,18 @@ for scenario in ORDER:
         for t in targets:
             s = stats[t]
             print(f"| {NAMES.get(t, t)} | {s['n']} | {fmt(s['rate'])} | {fmt(s['cpu'], 2)} | {fmt(s['per_cpu'])} | {fmt(s['rss'], 1)} | {s['errors']} | {s['load']} |")
+    elif scenario.startswith("tftp"):
+        print("| target | rounds | MiB/s (median) | MiB/s per round | CPU s (median) | MiB per CPU-second | windowsize granted | failed | notes | load avg (1 min) before each round |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for t in targets:
+            s = stats[t]
+            tr = [r for r in srows if r["target"] == t]
+            per_round = ", ".join(fmt(f(r["mibps"]), 1) for r in tr)
+            notes = [dict(kv.split("=", 1) for kv in (r.get("note") or "").split() if "=" in kv) for r in tr]
+            granted = ", ".join(sorted(set(n.get("windowsize", "?") for n in notes)))
+            client = ", ".join(n.get("client_cpu_s", "?") for n in notes)
+            retries = sum(int(n.get("timeouts", 0) or 0) + int(n.get("resyncs", 0) or 0) for n in notes)
+            print(f"| {NAMES.get(t, t)} | {s['n']} | {fmt(s['rate'], 1)} | {per_round} | {fmt(s['cpu'], 2)} | {fmt(s['per_cpu'])} | {granted} | {s['errors']} | client CPU s {client}; client timeouts + resyncs {retries} | {s['load']} |")
     elif scenario == "idle":
         print("| target | rounds | connections open | RSS before the first round MiB | RSS with them open MiB (median) | KiB per connection (median) | failed | load avg (1 min) |")
         print("|---|---|---|---|---|---|---|---|")
@@ -140,11 +155,11 @@ for scenario in ORDER:
             notes = f" | {s['notes']}" if extra else ""
             print(f"| {NAMES.get(t, t)} | {s['n']} | {fmt(s['rate'])} | {fmt(s['p50'], 3)} | {fmt(s['p99'], 3)} | {fmt(s['cpu'], 2)} | {fmt(s['per_cpu'])} | {fmt(s['conns'])} | {fmt(s['rss'], 1)} | {s['errors']} | {s['load']}{notes} |")
     print()
-    p = stats.get("portico")
+    p = stats.get("portico") or stats.get("portico-tftp")
     if not p:
         continue
-    peers = [t for t in ("nginx", "haproxy", "socat", "socat-udp") if t in stats]
-    if scenario == "tcp":
+    peers = [t for t in ("nginx", "haproxy", "socat", "socat-udp", "dnsmasq") if t in stats]
+    if scenario == "tcp" or scenario.startswith("tftp"):
         print("| Portico / peer | MiB/s | MiB per CPU-second |")
         print("|---|---|---|")
         for t in peers:

@@ -7,8 +7,9 @@ import NIOPosix
 /// network boot. Requests arrive on one socket (port 69); each accepted transfer is served from
 /// its own socket on a fresh port, driving one `TFTPTransfer`. Files come from the root
 /// directory (`TFTPPathResolver`: no `..`, no symbolic link leaving the root) or from a
-/// `TFTPVirtualFileProvider`. Everything runs on one event loop; files are read block by block
-/// with `pread` there, which suits boot files in the page cache.
+/// `TFTPVirtualFileProvider`. Everything runs on one event loop; files are read there with
+/// `preadv`, a chunk of blocks at a time (`TFTPDataPackets`), which suits boot files in the
+/// page cache.
 public final class TFTPServer: Sendable {
     /// Where the server listens and what it serves.
     public struct Configuration: Sendable {

@@ -3,7 +3,8 @@ import NIOCore
 import NIOPosix
 
 /// The TFTP server's state, confined to its event loop: admission, the transfers in progress
-/// and the request socket. `TFTPServer` is its thread-safe front.
+/// (each on its own thread, `TFTPTransferRunner`) and the request socket. `TFTPServer` is its
+/// thread-safe front.
 final class TFTPServerCore {
     private enum State {
         case idle
@@ -19,7 +20,7 @@ final class TFTPServerCore {
     let metrics: TFTPServerMetrics
     private var state = State.idle
     private var admission: TFTPAdmission
-    private var transfers: [ObjectIdentifier: TFTPTransferHandler] = [:]
+    private var transfers: [ObjectIdentifier: TFTPTransferRunner] = [:]
     /// Transfers the client has not answered yet, by client: an identical request from the same
     /// port is a retransmission of the request, not a new one.
     private var unansweredRequests: [SocketAddress: (request: TFTPRequest, transfer: ObjectIdentifier)] = [:]
@@ -200,16 +201,34 @@ final class TFTPServerCore {
             configuration: limits
         )
         let transfer = TFTPTransfer(fileSize: source.size, parameters: parameters, configuration: limits, now: now)
-        let handler = TFTPTransferHandler(
+        let socket: TFTPTransferSocket
+        do {
+            socket = try TFTPTransferSocket(
+                boundTo: self.transferAddress(for: envelope),
+                client: client,
+                tick: TFTPTransferRunner.tick(for: parameters.timeout)
+            )
+        } catch {
+            source.close()
+            self.admission.release()
+            self.metrics.transferEnded(.socketFailed("\(error)"))
+            self.logger.warning(
+                "tftp transfer socket failed",
+                metadata: ["tftp.file": "\(path)", "tftp.client": "\(Self.text(client))", "error": "\(error)"]
+            )
+            return
+        }
+        let runner = TFTPTransferRunner(
             core: self,
             client: client,
             fileName: path.description,
             source: source,
             transfer: transfer,
+            socket: socket,
             started: now
         )
-        self.transfers[ObjectIdentifier(handler)] = handler
-        self.unansweredRequests[client] = (request, ObjectIdentifier(handler))
+        self.transfers[ObjectIdentifier(runner)] = runner
+        self.unansweredRequests[client] = (request, ObjectIdentifier(runner))
         self.metrics.requestsServed.increment()
         self.metrics.activeTransfers.record(self.transfers.count)
         self.logger.debug(
@@ -219,32 +238,20 @@ final class TFTPServerCore {
                 "tftp.options": "\(request.options.map { "\($0.name)=\($0.value)" }.joined(separator: " "))",
             ]
         )
-        let bound = NIOLoopBound(handler, eventLoop: self.eventLoop)
-        DatagramBootstrap(group: self.eventLoop)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 2048))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(bound.value)
-                }
-            }
-            .bind(to: self.transferAddress(for: envelope))
-            .assumeIsolated()
-            .whenFailure { error in
-                handler.abort(.socketFailed("\(error)"))
-            }
+        runner.start()
     }
 
-    /// The client of `handler` sent its first packet to the transfer port.
-    func clientAnswered(_ handler: TFTPTransferHandler) {
-        if self.unansweredRequests[handler.client]?.transfer == ObjectIdentifier(handler) {
-            self.unansweredRequests[handler.client] = nil
+    /// The client of `runner` sent its first packet to the transfer port.
+    func clientAnswered(_ runner: TFTPTransferRunner) {
+        if self.unansweredRequests[runner.client]?.transfer == ObjectIdentifier(runner) {
+            self.unansweredRequests[runner.client] = nil
         }
     }
 
     /// A transfer ended: its slot is free again.
-    func transferEnded(_ handler: TFTPTransferHandler) {
-        guard self.transfers.removeValue(forKey: ObjectIdentifier(handler)) != nil else { return }
-        self.clientAnswered(handler)
+    func transferEnded(_ runner: TFTPTransferRunner) {
+        guard self.transfers.removeValue(forKey: ObjectIdentifier(runner)) != nil else { return }
+        self.clientAnswered(runner)
         self.admission.release()
         self.metrics.activeTransfers.record(self.transfers.count)
         self.completeStopIfIdle()

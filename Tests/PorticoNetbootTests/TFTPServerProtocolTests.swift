@@ -192,6 +192,43 @@ import Darwin
         }
     }
 
+    /// A window sent again after a timeout, a window restarted after an ACK inside it, and
+    /// windows across the end of a read-ahead chunk all carry the file's bytes for their
+    /// block numbers.
+    @Test func retransmittedAndRestartedWindowsCarryTheFileBytes() async throws {
+        let limits = TFTPConfiguration(defaultTimeout: .milliseconds(200))
+        try await TFTPServerFixture.with(limits: limits) { fixture in
+            let client = try TestUDPSocket()
+            client.send(Self.readRequest("big.bin", [("blksize", "1024"), ("windowsize", "8")]), to: fixture.port)
+            let (_, port) = try #require(try client.receivePacket())
+            client.send(TFTPPacket.acknowledgement(block: 0), to: port)
+            func window() throws -> [TFTPPacket] {
+                try (0..<8).map { _ in try #require(try client.receivePacket(timeout: .seconds(2))).packet }
+            }
+            func expected(from first: Int) -> [TFTPPacket] {
+                (first..<(first + 8)).map { block in
+                    .data(block: UInt16(block), payload: Array(fixture.tree.big[(block - 1) * 1024..<block * 1024]))
+                }
+            }
+            let first = try window()
+            #expect(first == expected(from: 1))
+            // No ACK: the same window after the timeout.
+            #expect(try window() == first)
+            client.send(TFTPPacket.acknowledgement(block: 5), to: port)
+            let chunk = TFTPDataPackets(blockSize: 1024, windowSize: 8, fileSize: fixture.tree.big.count).chunkBlocks
+            var next = 6
+            while next <= chunk {
+                #expect(try window() == expected(from: next))
+                client.send(TFTPPacket.acknowledgement(block: UInt16(next + 7)), to: port)
+                next += 8
+            }
+            #expect(next - 1 > chunk, "the last window checked runs past the first chunk")
+            client.send(TFTPPacket.error(.notDefined, message: "done"), to: port)
+            try await fixture.waitUntilIdle()
+            #expect(fixture.metrics.value("portico_tftp_retransmissions_total") == 8)
+        }
+    }
+
     /// A duplicate ACK does not resend anything (no Sorcerer's Apprentice).
     @Test func duplicateAcknowledgementIsIgnored() async throws {
         try await TFTPServerFixture.with { fixture in
@@ -208,7 +245,8 @@ import Darwin
         }
     }
 
-    /// The file shrinks during the transfer: the client gets ERROR 0, not a short final block.
+    /// The file shrinks during the transfer: the blocks already read ahead (one chunk) go out
+    /// as they were read, then the client gets ERROR 0, never a short final block.
     @Test func fileTruncatedDuringTransferEndsWithReadError() async throws {
         try await TFTPServerFixture.with { fixture in
             let client = try TestUDPSocket()
@@ -219,8 +257,23 @@ import Darwin
                 #expect(try client.receivePacket()?.packet.dataBlock == UInt16(block))
             }
             #expect(truncate(fixture.tree.root + "/big.bin", 5000) == 0)
-            client.send(TFTPPacket.acknowledgement(block: 4), to: port)
-            #expect(try client.receivePacket()?.packet == .error(.notDefined, message: "Read error"))
+            let chunk = TFTPDataPackets(blockSize: 1024, windowSize: 4, fileSize: fixture.tree.big.count).chunkBlocks
+            var last: UInt16 = 4
+            var end: TFTPPacket?
+            windows: while Int(last) <= chunk {
+                client.send(TFTPPacket.acknowledgement(block: last), to: port)
+                for _ in 1...4 {
+                    let packet = try #require(try client.receivePacket()?.packet)
+                    guard case .data(let block, let payload) = packet else {
+                        end = packet
+                        break windows
+                    }
+                    #expect(block == last + 1 && payload.count == 1024)
+                    last = block
+                }
+            }
+            #expect(end == .error(.notDefined, message: "Read error"))
+            #expect(Int(last) == chunk)
             try await fixture.waitUntilIdle()
             #expect(fixture.metrics.value("portico_tftp_transfers_total", [("outcome", "read_failed")]) == 1)
         }
