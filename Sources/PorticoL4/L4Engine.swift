@@ -229,16 +229,44 @@ public final class L4Engine: Sendable {
                 )
             }
             let state = ListenerState(settings)
-            let channel = try await DatagramBootstrap(group: self.group)
-                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
-                .channelOption(.maxMessagesPerRead, value: 16)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        Self.enableFreeBind(channel, address: address, key: key, logger: core.logger)
-                        try channel.pipeline.syncOperations.addHandler(UDPListenerHandler(state: state, core: core))
-                    }
+            // Vector reads (recvmmsg): one 64 KiB slot per datagram, so that no datagram is
+            // ever truncated; the buffer (1 MiB) is pooled and reused. A large receive buffer
+            // holds bursts from many clients while the loop is busy (capped by rmem_max).
+            let bootstrap = DatagramBootstrap(group: self.group)
+                .channelOption(
+                    .recvAllocator,
+                    value: FixedSizeRecvByteBufferAllocator(capacity: UDPListenerHandler.readSlots * 65_536)
+                )
+                .channelOption(.datagramVectorReadMessageCount, value: UDPListenerHandler.readSlots)
+                .channelOption(.maxMessagesPerRead, value: 4)
+                .channelOption(.socketOption(.so_rcvbuf), value: UDPListenerHandler.receiveBufferSize)
+            let channel: any Channel
+            if DatagramSender.isSupported {
+                // The socket is made here so that replies can be sent on it directly.
+                let descriptor = try UDPSocket.bound(to: address, freeBind: true) { error in
+                    Self.freeBindFailed(key: key, error: error, logger: core.logger)
                 }
-                .bind(to: address).get()
+                channel =
+                    try await bootstrap
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            let handler = UDPListenerHandler(state: state, core: core, descriptor: descriptor)
+                            try channel.pipeline.syncOperations.addHandler(handler)
+                        }
+                    }
+                    .withBoundSocket(descriptor).get()
+            } else {
+                channel =
+                    try await bootstrap
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            Self.enableFreeBind(channel, address: address, key: key, logger: core.logger)
+                            let handler = UDPListenerHandler(state: state, core: core, descriptor: nil)
+                            try channel.pipeline.syncOperations.addHandler(handler)
+                        }
+                    }
+                    .bind(to: address).get()
+            }
             return .udp(channel, state)
         }
     }
@@ -266,11 +294,15 @@ public final class L4Engine: Sendable {
         do {
             try channel.syncOptions?.setOption(option, value: 1)
         } catch {
-            logger.info(
-                "could not enable free bind; the listener needs its address to be present",
-                metadata: ["listener": "\(key)", "error": "\(error)"]
-            )
+            Self.freeBindFailed(key: key, error: error, logger: logger)
         }
         #endif
+    }
+
+    private static func freeBindFailed(key: L4ListenerKey, error: any Error, logger: Logger) {
+        logger.info(
+            "could not enable free bind; the listener needs its address to be present",
+            metadata: ["listener": "\(key)", "error": "\(error)"]
+        )
     }
 }

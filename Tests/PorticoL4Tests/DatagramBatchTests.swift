@@ -89,4 +89,15 @@ import Testing
         batch.append(Self.datagram(3, size: 2), segmentLimit: 512, allocator: .init())
         #expect(Self.received(batch) == [[3, 3]])
     }
+
+    @Test func copiedDatagramsLeaveTheirReceiveBuffer() {
+        var receive = ByteBufferAllocator().buffer(capacity: 65_536)
+        receive.writeRepeatingByte(0x2a, count: 1_000)
+        receive.writeString("dns query")
+        receive.moveReaderIndex(forwardBy: 1_000)
+        let slice = receive.readSlice(length: 9)!
+        let copy = copyDatagram(slice, allocator: ByteBufferAllocator())
+        #expect(copy == slice)
+        #expect(copy.storageCapacity < 4_096, "still backed by the 64 KiB receive buffer")
+    }
 }
