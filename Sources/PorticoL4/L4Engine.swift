@@ -7,9 +7,11 @@
 // write-buffer high watermark (64 KiB) plus one read burst. No futures or closures per read;
 // one scheduled callback per idle period.
 //
-// UDP hot path (one event loop per listener): listener read -> flow table lookup (one hash)
-// -> write on the flow's connected socket; replies come back through the listener socket.
-// A PROXY v2 header, when asked for, costs one buffer allocation and copy per datagram.
+// UDP hot path (one event loop per listener): listener `recvmmsg` -> flow table lookup (one
+// hash) -> copy into the flow's batch; at the end of the tick one `sendmmsg` per flow socket
+// and one for all replies on the listener, runs of same-size datagrams as one segmented send
+// (UDPListenerHandler, DatagramBatch, DatagramSender). A PROXY v2 header, when asked for, is
+// copied in front of each datagram in the batch.
 
 public import Logging
 public import Metrics
