@@ -108,9 +108,12 @@ let package = Package(
             swiftSettings: strictConcurrency
         ),
         // NIO: TCP and UDP forwarding with PROXY protocol.
+        // The Linux datagram calls Swift's Glibc module does not import (sendmmsg, UDP_SEGMENT).
+        .target(name: "CPorticoUDP"),
         .target(
             name: "PorticoL4",
             dependencies: [
+                "CPorticoUDP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

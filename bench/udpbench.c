@@ -2,13 +2,15 @@
  *
  *   udpbench echo PORT
  *       Echo server on 127.0.0.1:PORT: every datagram goes back to its sender (recvmmsg/sendmmsg).
- *   udpbench load PORT SECONDS FLOWS WINDOW
+ *   udpbench load PORT SECONDS FLOWS WINDOW [SIZES]
  *       FLOWS connected sockets (distinct source ports, so a forwarder sees FLOWS flows) to
- *       127.0.0.1:PORT, each keeping WINDOW 64-byte requests outstanding: every reply is
+ *       127.0.0.1:PORT, each keeping WINDOW requests (64 bytes) outstanding: every reply is
  *       answered by a new request. A socket that got nothing for 100 ms is refilled (its
  *       outstanding datagrams are counted lost). Prints one line:
  *       responses=N seconds=S rps=R p50_ms=A p99_ms=B lost=L
  *       The latency of a request is from its send to its reply (a timestamp in the payload).
+ *       SIZES (e.g. 64,200,120): request sizes in bytes (8 to 2048), taken in turn per flow,
+ *       so that consecutive datagrams of a flow differ in size (no same-size runs).
  *       Before the clock starts, each flow gets one request answered (resent every 200 ms,
  *       for up to 5 s), so that forwarders that set a flow up on its first datagram (socat
  *       forks a child) are measured on established flows.
@@ -83,12 +85,29 @@ static int cmp_u64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+#define MAX_SIZES 64
+static int sizes[MAX_SIZES] = {SIZE};
+static int nsizes = 1;
+
+static int parse_sizes(const char *text) {
+    nsizes = 0;
+    while (*text && nsizes < MAX_SIZES) {
+        char *end;
+        long v = strtol(text, &end, 10);
+        if (end == text || v < 8 || v > 2048) return -1;
+        sizes[nsizes++] = (int)v;
+        text = *end == ',' ? end + 1 : end;
+    }
+    return nsizes > 0 ? 0 : -1;
+}
+
 static int load(int port, double seconds, int flows, int window) {
     int ep = epoll_create1(0);
     int *fds = calloc((size_t)flows, sizeof *fds);
     uint64_t *last = calloc((size_t)flows, sizeof *last);
+    uint64_t *sent_count = calloc((size_t)flows, sizeof *sent_count);
     struct sockaddr_in a = loopback(port);
-    char payload[SIZE];
+    char payload[2048];
     memset(payload, 'u', sizeof payload);
     uint64_t start = now_ns(), end;
     for (int f = 0; f < flows; f++) {
@@ -102,7 +121,7 @@ static int load(int port, double seconds, int flows, int window) {
     char warm[2048];
     for (int f = 0; f < flows; f++) {
         for (int attempt = 0; attempt < 25; attempt++) {
-            send(fds[f], payload, sizeof payload, 0);
+            send(fds[f], payload, SIZE, 0);
             struct pollfd p = {.fd = fds[f], .events = POLLIN};
             if (poll(&p, 1, 200) == 1) break;
         }
@@ -119,7 +138,7 @@ static int load(int port, double seconds, int flows, int window) {
         for (int w = 0; w < window; w++) {
             uint64_t t = now_ns();
             memcpy(payload, &t, 8);
-            send(fds[f], payload, sizeof payload, 0);
+            send(fds[f], payload, (size_t)sizes[sent_count[f]++ % (uint64_t)nsizes], 0);
         }
     struct epoll_event events[64];
     char buf[2048];
@@ -143,7 +162,7 @@ static int load(int port, double seconds, int flows, int window) {
                 }
                 uint64_t s = now_ns();
                 memcpy(payload, &s, 8);
-                send(fds[f], payload, sizeof payload, 0);
+                send(fds[f], payload, (size_t)sizes[sent_count[f]++ % (uint64_t)nsizes], 0);
             }
         }
         for (int f = 0; f < flows; f++)
@@ -152,7 +171,7 @@ static int load(int port, double seconds, int flows, int window) {
                 for (int w = 0; w < window; w++) {
                     uint64_t s = now_ns();
                     memcpy(payload, &s, 8);
-                    send(fds[f], payload, sizeof payload, 0);
+                    send(fds[f], payload, (size_t)sizes[sent_count[f]++ % (uint64_t)nsizes], 0);
                 }
                 last[f] = t;
             }
@@ -168,8 +187,13 @@ static int load(int port, double seconds, int flows, int window) {
 
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "echo") == 0) return echo(atoi(argv[2]));
-    if (argc == 6 && strcmp(argv[1], "load") == 0)
+    if ((argc == 6 || argc == 7) && strcmp(argv[1], "load") == 0) {
+        if (argc == 7 && parse_sizes(argv[6]) != 0) {
+            fprintf(stderr, "udpbench: SIZES must be a comma-separated list of 8..2048\n");
+            return 2;
+        }
         return load(atoi(argv[2]), atof(argv[3]), atoi(argv[4]), atoi(argv[5]));
-    fprintf(stderr, "usage: udpbench echo PORT | udpbench load PORT SECONDS FLOWS WINDOW\n");
+    }
+    fprintf(stderr, "usage: udpbench echo PORT | udpbench load PORT SECONDS FLOWS WINDOW [SIZES]\n");
     return 2;
 }

@@ -7,9 +7,11 @@
 // write-buffer high watermark (64 KiB) plus one read burst. No futures or closures per read;
 // one scheduled callback per idle period.
 //
-// UDP hot path (one event loop per listener): listener read -> flow table lookup (one hash)
-// -> write on the flow's connected socket; replies come back through the listener socket.
-// A PROXY v2 header, when asked for, costs one buffer allocation and copy per datagram.
+// UDP hot path (one event loop per listener): listener `recvmmsg` -> flow table lookup (one
+// hash) -> copy into the flow's batch; at the end of the tick one `sendmmsg` per flow socket
+// and one for all replies on the listener, runs of same-size datagrams as one segmented send
+// (UDPListenerHandler, DatagramBatch, DatagramSender). A PROXY v2 header, when asked for, is
+// copied in front of each datagram in the batch.
 
 public import Logging
 public import Metrics
@@ -229,16 +231,44 @@ public final class L4Engine: Sendable {
                 )
             }
             let state = ListenerState(settings)
-            let channel = try await DatagramBootstrap(group: self.group)
-                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
-                .channelOption(.maxMessagesPerRead, value: 16)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        Self.enableFreeBind(channel, address: address, key: key, logger: core.logger)
-                        try channel.pipeline.syncOperations.addHandler(UDPListenerHandler(state: state, core: core))
-                    }
+            // Vector reads (recvmmsg): one 64 KiB slot per datagram, so that no datagram is
+            // ever truncated; the buffer (1 MiB) is pooled and reused. A large receive buffer
+            // holds bursts from many clients while the loop is busy (capped by rmem_max).
+            let bootstrap = DatagramBootstrap(group: self.group)
+                .channelOption(
+                    .recvAllocator,
+                    value: FixedSizeRecvByteBufferAllocator(capacity: UDPListenerHandler.readSlots * 65_536)
+                )
+                .channelOption(.datagramVectorReadMessageCount, value: UDPListenerHandler.readSlots)
+                .channelOption(.maxMessagesPerRead, value: 4)
+                .channelOption(.socketOption(.so_rcvbuf), value: UDPListenerHandler.receiveBufferSize)
+            let channel: any Channel
+            if DatagramSender.isSupported {
+                // The socket is made here so that replies can be sent on it directly.
+                let descriptor = try UDPSocket.bound(to: address, freeBind: true) { error in
+                    Self.freeBindFailed(key: key, error: error, logger: core.logger)
                 }
-                .bind(to: address).get()
+                channel =
+                    try await bootstrap
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            let handler = UDPListenerHandler(state: state, core: core, descriptor: descriptor)
+                            try channel.pipeline.syncOperations.addHandler(handler)
+                        }
+                    }
+                    .withBoundSocket(descriptor).get()
+            } else {
+                channel =
+                    try await bootstrap
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            Self.enableFreeBind(channel, address: address, key: key, logger: core.logger)
+                            let handler = UDPListenerHandler(state: state, core: core, descriptor: nil)
+                            try channel.pipeline.syncOperations.addHandler(handler)
+                        }
+                    }
+                    .bind(to: address).get()
+            }
             return .udp(channel, state)
         }
     }
@@ -266,11 +296,15 @@ public final class L4Engine: Sendable {
         do {
             try channel.syncOptions?.setOption(option, value: 1)
         } catch {
-            logger.info(
-                "could not enable free bind; the listener needs its address to be present",
-                metadata: ["listener": "\(key)", "error": "\(error)"]
-            )
+            Self.freeBindFailed(key: key, error: error, logger: logger)
         }
         #endif
+    }
+
+    private static func freeBindFailed(key: L4ListenerKey, error: any Error, logger: Logger) {
+        logger.info(
+            "could not enable free bind; the listener needs its address to be present",
+            metadata: ["listener": "\(key)", "error": "\(error)"]
+        )
     }
 }

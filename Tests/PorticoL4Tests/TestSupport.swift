@@ -357,6 +357,8 @@ final class TestUDPSocket: Sendable {
         let box = NIOLockedValueBox<[AddressedEnvelope<ByteBuffer>]>([])
         let channel = try await DatagramBootstrap(group: TestSupport.group)
             .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
+            // Any datagram whole, up to the largest IPv4 payload.
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(DatagramRecorder(box: box, echo: echo))

@@ -95,6 +95,84 @@ struct UDPForwardingTests {
         await upstream.stop()
     }
 
+    /// A burst from several clients at once, interleaved (as one vector read and one tick see
+    /// it): every datagram reaches its own client's flow in order, and every reply comes back
+    /// to the right client, in order, from the listener's address. Same-size datagrams: the
+    /// batches are sent as segmented runs where the kernel offers it.
+    @Test func interleavedBurstsFromSeveralClientsStayInTheirFlowsAndInOrder() async throws {
+        let upstream = try await TestUDPSocket.start(echo: true)
+        let forward = Self.forward([upstream.endpoint])
+        let (engine, metrics) = try await TestSupport.engine(L4Configuration(udp: [forward]))
+        let listener = try TestSupport.bound(engine, forward.key)
+        var clients: [TestUDPSocket] = []
+        for index in 0..<4 {
+            let client = try await TestUDPSocket.start(echo: false)
+            // Open the flow first, so that the burst is not held by the connect queue.
+            try await client.send("hello \(index)", to: listener)
+            #expect(await TestSupport.eventually { client.received.count == 1 })
+            clients.append(client)
+        }
+        let count = 150
+        func payload(_ client: Int, _ sequence: Int) -> String {
+            "client \(client) #" + String(String(sequence + 10_000).suffix(4))
+        }
+        for sequence in 0..<count {
+            for (index, client) in clients.enumerated() {
+                client.channel.write(
+                    AddressedEnvelope(remoteAddress: listener, data: ByteBuffer(string: payload(index, sequence))),
+                    promise: nil
+                )
+            }
+        }
+        for client in clients { client.channel.flush() }
+        for client in clients {
+            #expect(await TestSupport.eventually { client.received.count == count + 1 })
+        }
+        for (index, client) in clients.enumerated() {
+            #expect(client.receivedTexts.dropFirst() == ArraySlice((0..<count).map { payload(index, $0) }))
+            #expect(client.received.allSatisfy { $0.remoteAddress == listener })
+        }
+        // At the upstream: one flow socket per client, each carrying only its client's
+        // datagrams, in order.
+        let bySource = Dictionary(grouping: upstream.received, by: \.remoteAddress)
+        #expect(bySource.count == clients.count)
+        for datagrams in bySource.values {
+            let texts = datagrams.map { String(buffer: $0.data) }.dropFirst()
+            guard let first = texts.first, let client = Int(first.split(separator: " ")[1]) else {
+                Issue.record("unexpected datagram \(datagrams.first.map { String(buffer: $0.data) } ?? "none")")
+                continue
+            }
+            #expect(Array(texts) == (0..<count).map { payload(client, $0) })
+        }
+        #expect(TestSupport.counter(metrics, "portico_udp_datagrams_dropped_total") == 0)
+        await engine.shutdown(gracePeriod: .zero)
+        for socket in clients + [upstream] { await socket.stop() }
+    }
+
+    /// Datagrams of any size up to the IPv4 maximum pass whole both ways (the listener reads
+    /// each into its own 64 KiB slot), mixed with small ones, in order.
+    @Test func largeAndSmallDatagramsPassWhole() async throws {
+        let upstream = try await TestUDPSocket.start(echo: true)
+        let forward = Self.forward([upstream.endpoint])
+        let (engine, _) = try await TestSupport.engine(L4Configuration(udp: [forward]))
+        let listener = try TestSupport.bound(engine, forward.key)
+        let client = try await TestUDPSocket.start(echo: false)
+        let sizes = [65_507, 1, 9_000, 0, 65_507, 1_472, 1_472, 1_472, 300]
+        let datagrams = sizes.enumerated().map { index, size in
+            ByteBuffer(bytes: (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) })
+        }
+        for datagram in datagrams {
+            client.channel.write(AddressedEnvelope(remoteAddress: listener, data: datagram), promise: nil)
+        }
+        client.channel.flush()
+        #expect(await TestSupport.eventually { client.received.count == sizes.count })
+        #expect(upstream.received.map(\.data) == datagrams)
+        #expect(client.received.map(\.data) == datagrams)
+        await engine.shutdown(gracePeriod: .zero)
+        await client.stop()
+        await upstream.stop()
+    }
+
     @Test func fullTableDropsNewClientsAndKeepsExistingFlows() async throws {
         let upstream = try await TestUDPSocket.start(echo: true)
         let forward = Self.forward([upstream.endpoint], maxFlows: 2)
