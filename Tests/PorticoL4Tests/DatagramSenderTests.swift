@@ -154,6 +154,7 @@ import Glibc
         #expect(
             receiver.received.map { Array($0.data.readableBytesView) } == DatagramBatchTests.expected(sizes)
         )
+        await receiver.stop()
     }
 
     /// With offload accepted, a run arrives as the datagrams that went in.
@@ -175,6 +176,7 @@ import Glibc
         #expect(
             receiver.received.map { Array($0.data.readableBytesView) } == DatagramBatchTests.expected(sizes)
         )
+        await receiver.stop()
     }
     #endif
 }
