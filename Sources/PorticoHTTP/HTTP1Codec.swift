@@ -370,6 +370,54 @@ private struct FramingFields {
     }
 }
 
+/// Reads one message body by its framing: slices of it, then its end (with the trailers of a
+/// chunked body). Shared by both decoders.
+private struct BodyDecoder {
+    private enum State {
+        case fixed(remaining: Int)
+        case chunked(ChunkedDecoder)
+        case untilClose
+        case ended
+    }
+
+    private var state: State
+
+    init(_ framing: HTTP1BodyFraming, limits: HTTP1HeadLimits) {
+        switch framing {
+        case .none, .contentLength(0): self.state = .ended
+        case .contentLength(let length): self.state = .fixed(remaining: length)
+        case .chunked: self.state = .chunked(ChunkedDecoder(limits: limits))
+        case .untilClose: self.state = .untilClose
+        }
+    }
+
+    var isUntilClose: Bool {
+        if case .untilClose = self.state { return true }
+        return false
+    }
+
+    /// The next slice or the end, or `nil` when more bytes are needed.
+    mutating func next(_ buffer: inout ByteBuffer) throws -> ChunkedDecoder.Output? {
+        switch self.state {
+        case .fixed(let remaining):
+            guard buffer.readableBytes > 0 else { return nil }
+            let length = min(remaining, buffer.readableBytes)
+            let slice = buffer.readSlice(length: length)!
+            self.state = remaining == length ? .ended : .fixed(remaining: remaining - length)
+            return .body(slice)
+        case .chunked(var decoder):
+            let output = try decoder.next(&buffer)
+            self.state = .chunked(decoder)
+            return output
+        case .untilClose:
+            guard buffer.readableBytes > 0 else { return nil }
+            return .body(buffer.readSlice(length: buffer.readableBytes)!)
+        case .ended:
+            return .end(nil)
+        }
+    }
+}
+
 /// Decodes HTTP/1.x requests from a connection's bytes into ``HTTPServerRequestPart``s.
 ///
 /// After a request that asks to switch protocols (an `Upgrade` with `Connection: upgrade`, or
@@ -378,9 +426,7 @@ private struct FramingFields {
 struct HTTP1RequestDecoder {
     private enum State {
         case head
-        case body(remaining: Int)
-        case chunked(ChunkedDecoder)
-        case end
+        case body(BodyDecoder)
         case stopped
     }
 
@@ -405,38 +451,23 @@ struct HTTP1RequestDecoder {
             guard buffer.readableBytes > 0 else { return nil }
             guard let (head, length, framing) = try self.parseHead(buffer) else { return nil }
             buffer.moveReaderIndex(forwardBy: length)
-            switch framing {
-            case .none, .untilClose, .contentLength(0): self.state = .end
-            case .contentLength(let length): self.state = .body(remaining: length)
-            case .chunked: self.state = .chunked(ChunkedDecoder(limits: self.limits))
-            }
+            self.state = .body(BodyDecoder(framing, limits: self.limits))
             return .head(head)
-        case .body(let remaining):
-            guard buffer.readableBytes > 0 else { return nil }
-            let length = min(remaining, buffer.readableBytes)
-            let slice = buffer.readSlice(length: length)!
-            self.state = remaining == length ? .end : .body(remaining: remaining - length)
-            return .body(slice)
-        case .chunked(var decoder):
+        case .body(var body):
             // A small value (no storage to copy): decode, then store it back.
-            let output = try decoder.next(&buffer)
-            self.state = .chunked(decoder)
+            let output = try body.next(&buffer)
+            self.state = .body(body)
             switch output {
             case .body(let slice): return .body(slice)
-            case .end(let trailers): return self.finishMessage(trailers)
+            case .end(let trailers):
+                self.state = self.stopAfterEnd ? .stopped : .head
+                self.stopAfterEnd = false
+                return .end(trailers)
             case nil: return nil
             }
-        case .end:
-            return self.finishMessage(nil)
         case .stopped:
             return nil
         }
-    }
-
-    private mutating func finishMessage(_ trailers: HTTPHeaders?) -> HTTPServerRequestPart {
-        self.state = self.stopAfterEnd ? .stopped : .head
-        self.stopAfterEnd = false
-        return .end(trailers)
     }
 
     private mutating func parseHead(_ buffer: ByteBuffer) throws -> (HTTPRequestHead, Int, HTTP1BodyFraming)? {
@@ -510,10 +541,7 @@ struct HTTP1RequestDecoder {
 struct HTTP1ResponseDecoder {
     private enum State {
         case head
-        case body(remaining: Int)
-        case chunked(ChunkedDecoder)
-        case untilClose
-        case end
+        case body(BodyDecoder)
         case stopped
     }
 
@@ -552,37 +580,30 @@ struct HTTP1ResponseDecoder {
             }
             if code == 101 { self.stopAfterEnd = true }
             let fields = FramingFields(head.headers)
+            let framing: HTTP1BodyFraming
             if self.answeringHEAD || code == 101 || code == 204 || code == 304 {
-                self.state = .end
+                framing = .none
             } else if fields.transferEncoding {
-                self.state = fields.chunkedLast ? .chunked(ChunkedDecoder(limits: self.limits)) : .untilClose
+                framing = fields.chunkedLast ? .chunked : .untilClose
             } else if fields.invalidContentLength {
                 throw HTTP1ParseError.invalidContentLength
-            } else if let contentLength = fields.contentLength {
-                self.state = contentLength == 0 ? .end : .body(remaining: contentLength)
             } else {
-                self.state = .untilClose
+                framing = fields.contentLength.map { .contentLength($0) } ?? .untilClose
             }
+            self.state = .body(BodyDecoder(framing, limits: self.limits))
             return .head(head)
-        case .body(let remaining):
-            guard buffer.readableBytes > 0 else { return nil }
-            let length = min(remaining, buffer.readableBytes)
-            let slice = buffer.readSlice(length: length)!
-            self.state = remaining == length ? .end : .body(remaining: remaining - length)
-            return .body(slice)
-        case .chunked(var decoder):
-            let output = try decoder.next(&buffer)
-            self.state = .chunked(decoder)
+        case .body(var body):
+            let output = try body.next(&buffer)
+            self.state = .body(body)
             switch output {
             case .body(let slice): return .body(slice)
-            case .end(let trailers): return self.finishMessage(trailers)
+            case .end(let trailers):
+                self.state = self.stopAfterEnd ? .stopped : .head
+                self.stopAfterEnd = false
+                self.answeringHEAD = false
+                return .end(trailers)
             case nil: return nil
             }
-        case .untilClose:
-            guard buffer.readableBytes > 0 else { return nil }
-            return .body(buffer.readSlice(length: buffer.readableBytes)!)
-        case .end:
-            return self.finishMessage(nil)
         case .stopped:
             return nil
         }
@@ -590,16 +611,9 @@ struct HTTP1ResponseDecoder {
 
     /// The connection closed: the end of a body delimited by the close, if one was being read.
     mutating func connectionClosed() -> HTTPClientResponsePart? {
-        guard case .untilClose = self.state else { return nil }
+        guard case .body(let body) = self.state, body.isUntilClose else { return nil }
         self.state = .stopped
         return .end(nil)
-    }
-
-    private mutating func finishMessage(_ trailers: HTTPHeaders?) -> HTTPClientResponsePart {
-        self.state = self.stopAfterEnd ? .stopped : .head
-        self.stopAfterEnd = false
-        self.answeringHEAD = false
-        return .end(trailers)
     }
 
     private static func parseHead(_ buffer: ByteBuffer, limits: HTTP1HeadLimits) throws -> (HTTPResponseHead, Int)? {

@@ -1,7 +1,7 @@
 import NIOCore
 import NIOHTTP1
 
-extension String {
+extension StringProtocol {
     /// ASCII case-insensitive comparison against a lowercase token made of letters, digits and `-`.
     @inline(__always)
     func equalsLowercaseToken(_ token: StaticString) -> Bool {
@@ -112,20 +112,6 @@ struct RequestHeadFacts {
 }
 
 extension Substring {
-    /// ASCII case-insensitive comparison against a lowercase token made of letters, digits and `-`.
-    func equalsLowercaseToken(_ token: StaticString) -> Bool {
-        let count = token.utf8CodeUnitCount
-        guard self.utf8.count == count else { return false }
-        return token.withUTF8Buffer { expected in
-            var index = 0
-            for byte in self.utf8 {
-                if byte | 0x20 != expected[index] { return false }
-                index += 1
-            }
-            return true
-        }
-    }
-
     func trimmingSpaces() -> Substring {
         var result = self
         while let first = result.first, first == " " || first == "\t" { result.removeFirst() }
