@@ -46,28 +46,25 @@ let benchmarks: @Sendable () -> Void = {
         ]
     )
 
+    // Both parsers, measured alike.
+    let parsing = Benchmark.Configuration(
+        metrics: [.wallClock, .mallocCountTotal, .throughput],
+        warmupIterations: 5,
+        maxDuration: .seconds(3),
+        maxIterations: 2_000,
+        thresholds: thresholds
+    )
+
     Benchmark(
         "ParseRequestHead1000",
-        configuration: Benchmark.Configuration(
-            metrics: [.wallClock, .mallocCountTotal, .throughput],
-            warmupIterations: 5,
-            maxDuration: .seconds(3),
-            maxIterations: 2_000,
-            thresholds: thresholds
-        ),
+        configuration: parsing,
         closure: { _, parser in parser.parse(count: 1_000) },
         setup: { PorticoHeadParser() }
     )
 
     Benchmark(
         "ParseRequestHead1000NIO",
-        configuration: Benchmark.Configuration(
-            metrics: [.wallClock, .mallocCountTotal, .throughput],
-            warmupIterations: 5,
-            maxDuration: .seconds(3),
-            maxIterations: 2_000,
-            thresholds: thresholds
-        ),
+        configuration: parsing,
         closure: { _, parser in parser.parse(count: 1_000) },
         setup: { try HeadParser() }
     )
