@@ -91,7 +91,7 @@ private enum ByteClass {
 }
 
 /// Scans one head (start line + fields + empty line) out of `bytes`; shared by both decoders.
-private struct HeadScanner {
+struct HeadScanner {
     /// A parsed head: the start line's bytes and the fields.
     struct Head {
         var startLine: Range<Int>
@@ -329,7 +329,7 @@ private struct ChunkedDecoder {
 }
 
 /// The body framing fields of a head, read once.
-private struct FramingFields {
+struct FramingFields {
     var contentLength: Int?
     var invalidContentLength = false
     var transferEncoding = false
@@ -340,25 +340,7 @@ private struct FramingFields {
         for (name, value) in headers {
             switch name.utf8.count {
             case 14 where name.equalsLowercaseToken("content-length"):
-                for token in value.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
-                    // 1*DIGIT with optional whitespace around it (from the list syntax).
-                    var digits = token[...]
-                    while let first = digits.first, first == 0x20 || first == 0x09 { digits.removeFirst() }
-                    while let last = digits.last, last == 0x20 || last == 0x09 { digits.removeLast() }
-                    var length = 0
-                    var valid = !digits.isEmpty && digits.count <= 18
-                    for byte in digits where valid {
-                        if let digit = HeadScanner.digit(byte) {
-                            length = length * 10 + digit
-                        } else {
-                            valid = false
-                        }
-                    }
-                    if !valid || (self.contentLength.map { $0 != length } ?? false) {
-                        self.invalidContentLength = true
-                    }
-                    self.contentLength = length
-                }
+                if !Self.readContentLength(value, into: &self.contentLength) { self.invalidContentLength = true }
             case 17 where name.equalsLowercaseToken("transfer-encoding"):
                 self.transferEncoding = true
                 let last = value.split(separator: ",").last.map { $0.trimmingSpaces() } ?? ""
@@ -367,6 +349,32 @@ private struct FramingFields {
                 continue
             }
         }
+    }
+}
+
+extension FramingFields {
+    /// Reads a `Content-Length` value into `length`: a list of 1*DIGIT (whitespace around each
+    /// element allowed) whose elements agree with each other and with what `length` holds.
+    /// Returns `false` when it is invalid or disagrees (RFC 9112 6.3).
+    static func readContentLength(_ value: String, into length: inout Int?) -> Bool {
+        var valid = true
+        for token in value.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+            var digits = token[...]
+            while let first = digits.first, first == 0x20 || first == 0x09 { digits.removeFirst() }
+            while let last = digits.last, last == 0x20 || last == 0x09 { digits.removeLast() }
+            var number = 0
+            var tokenValid = !digits.isEmpty && digits.count <= 18
+            for byte in digits where tokenValid {
+                if let digit = HeadScanner.digit(byte) {
+                    number = number * 10 + digit
+                } else {
+                    tokenValid = false
+                }
+            }
+            if !tokenValid || (length.map { $0 != number } ?? false) { valid = false }
+            length = number
+        }
+        return valid
     }
 }
 
@@ -433,6 +441,8 @@ struct HTTP1RequestDecoder {
     private var state = State.head
     private var stopAfterEnd = false
     let limits: HTTP1HeadLimits
+    /// What the fields of the last head returned say.
+    private(set) var headFacts = RequestHeadFacts()
 
     init(limits: HTTP1HeadLimits) {
         self.limits = limits
@@ -505,27 +515,24 @@ struct HTTP1RequestDecoder {
             return (HTTPRequestHead(version: version, method: method, uri: uri, headers: head.headers), head.length)
         }
         guard let (head, length) = parsed else { return nil }
-        let fields = FramingFields(head.headers)
+        // One pass over the fields serves the framing here and the proxy's decisions later.
+        let facts = RequestHeadFacts(head.headers)
+        self.headFacts = facts
         let framing: HTTP1BodyFraming
-        if fields.transferEncoding {
+        if facts.transferEncodingCount > 0 {
             // Anything but chunked last is refused by the proxy (400, then close); no body here.
-            framing = fields.chunkedLast ? .chunked : .none
-        } else if fields.invalidContentLength {
+            framing = facts.transferEncodingIsChunked ? .chunked : .none
+        } else if facts.conflictingContentLength {
             throw HTTP1ParseError.invalidContentLength
-        } else if let contentLength = fields.contentLength {
+        } else if let contentLength = facts.contentLength {
             framing = .contentLength(contentLength)
         } else {
             framing = .none
         }
-        if head.method == .CONNECT || Self.isUpgrade(head.headers) {
+        if head.method == .CONNECT || facts.isUpgrade {
             self.stopAfterEnd = true
         }
         return (head, length, framing)
-    }
-
-    private static func isUpgrade(_ headers: HTTPHeaders) -> Bool {
-        guard headers.contains(name: "upgrade") else { return false }
-        return headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
     }
 
     private static func method(_ bytes: UnsafeRawBufferPointer) -> HTTPMethod {
@@ -745,9 +752,17 @@ struct HTTP1Encoder {
     /// `nil` (unlikely). Returns whether the body is chunked.
     private static func frame(_ headers: inout HTTPHeaders, mayHaveBody: Bool?, version: HTTPVersion) -> Bool {
         let http11 = version.major == 1 && version.minor >= 1
-        // `remove` copies the storage even when nothing matches: look first.
-        let hasLength = headers.contains(name: "content-length")
-        let hasCoding = headers.contains(name: "transfer-encoding")
+        // One look at the names (`remove` copies the storage even when nothing matches).
+        var hasLength = false
+        var coding: String?
+        for (name, value) in headers {
+            switch name.utf8.count {
+            case 14 where name.equalsLowercaseToken("content-length"): hasLength = true
+            case 17 where name.equalsLowercaseToken("transfer-encoding"): coding = coding ?? value
+            default: continue
+            }
+        }
+        let hasCoding = coding != nil
         switch mayHaveBody {
         case false?:
             if hasLength { headers.remove(name: "content-length") }
@@ -766,19 +781,40 @@ struct HTTP1Encoder {
                 if hasCoding { headers.remove(name: "transfer-encoding") }
                 return false
             }
-            return http11 && hasCoding && headers.first(name: "transfer-encoding") == "chunked"
+            return http11 && coding == "chunked"
         }
     }
 
-    /// `name: value` lines and the empty line that ends the section.
+    /// `name: value` lines and the empty line that ends the section, copied in one pass into
+    /// space reserved once.
     static func write(_ headers: HTTPHeaders, into buffer: inout ByteBuffer) {
-        for (name, value) in headers {
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
+        var size = 2
+        for (name, value) in headers { size += name.utf8.count + value.utf8.count + 4 }
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+            var at = 0
+            for (name, value) in headers {
+                at = Self.copy(name, to: out, at: at)
+                out[at] = UInt8(ascii: ":")
+                out[at + 1] = UInt8(ascii: " ")
+                at = Self.copy(value, to: out, at: at + 2)
+                out[at] = 0x0D
+                out[at + 1] = 0x0A
+                at += 2
+            }
+            out[at] = 0x0D
+            out[at + 1] = 0x0A
+            return at + 2
         }
-        buffer.writeStaticString("\r\n")
+    }
+
+    @inline(__always)
+    private static func copy(_ text: String, to out: UnsafeMutableRawBufferPointer, at: Int) -> Int {
+        var text = text
+        return text.withUTF8 { bytes in
+            guard let base = bytes.baseAddress, !bytes.isEmpty else { return at }
+            (out.baseAddress! + at).copyMemory(from: base, byteCount: bytes.count)
+            return at + bytes.count
+        }
     }
 }
 

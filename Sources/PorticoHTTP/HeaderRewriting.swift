@@ -29,7 +29,8 @@ struct RequestHeadFacts {
     var isUpgrade = false
     /// The fixed hop-by-hop headers present (removed before forwarding).
     var hopByHop = HopByHopHeaders()
-    var connectionTokens: [Substring] = []
+    /// What the `Connection` fields say.
+    var connection = ConnectionOptions()
     var hasForwardedFor = false
     var hasForwardedProto = false
     var hasForwardedHost = false
@@ -39,20 +40,15 @@ struct RequestHeadFacts {
     /// Whether the connection stays open after this message (RFC 9112 9.3), from its
     /// `Connection` tokens: HTTP/1.1 unless `close`, HTTP/1.0 only with `keep-alive`.
     func isKeepAlive(_ version: HTTPVersion) -> Bool {
-        Self.isKeepAlive(version, tokens: self.connectionTokens)
-    }
-
-    static func isKeepAlive(_ version: HTTPVersion, tokens: [Substring]) -> Bool {
-        if version.major == 1 && version.minor == 0 {
-            return tokens.contains { $0.equalsLowercaseToken("keep-alive") }
-        }
-        return !tokens.contains { $0.equalsLowercaseToken("close") }
+        self.connection.isKeepAlive(version)
     }
 
     /// Whether a body follows the head.
     var hasBody: Bool {
         self.transferEncodingCount > 0 || (self.contentLength ?? 0) > 0
     }
+
+    init() {}
 
     init(_ headers: HTTPHeaders) {
         for (name, value) in headers {
@@ -72,19 +68,12 @@ struct RequestHeadFacts {
                 self.hasRealIP = true
             case 10 where name.equalsLowercaseToken("connection"):
                 self.hopByHop.insert(.connection)
-                for token in value.split(separator: ",") {
-                    self.connectionTokens.append(token.trimmingSpaces())
-                }
+                self.connection.read(value)
             case 10 where name.equalsLowercaseToken("keep-alive"):
                 self.hopByHop.insert(.keepAlive)
             case 14 where name.equalsLowercaseToken("content-length"):
-                for token in value.split(separator: ",", omittingEmptySubsequences: false) {
-                    guard let length = Int(token.trimmingSpaces()), length >= 0 else {
-                        self.conflictingContentLength = true
-                        continue
-                    }
-                    if let existing = self.contentLength, existing != length { self.conflictingContentLength = true }
-                    self.contentLength = length
+                if !FramingFields.readContentLength(value, into: &self.contentLength) {
+                    self.conflictingContentLength = true
                 }
             case 15 where name.equalsLowercaseToken("x-forwarded-for"):
                 self.hasForwardedFor = true
@@ -97,17 +86,19 @@ struct RequestHeadFacts {
             case 17 where name.equalsLowercaseToken("x-forwarded-proto"):
                 self.hasForwardedProto = true
             case 17 where name.equalsLowercaseToken("transfer-encoding"):
-                for token in value.split(separator: ",") {
-                    self.transferEncodingCount += 1
-                    self.transferEncodingIsChunked = token.trimmingSpaces().lowercased() == "chunked"
+                // A field without any coding counts as one that is not chunked (refused).
+                var codings = 0
+                ConnectionOptions.forEachToken(value) { token in
+                    codings += 1
+                    self.transferEncodingIsChunked = token.equalsLowercaseToken("chunked")
                 }
+                if codings == 0 { self.transferEncodingIsChunked = false }
+                self.transferEncodingCount += max(codings, 1)
             default:
                 continue
             }
         }
-        if self.isUpgrade {
-            self.isUpgrade = self.connectionTokens.contains { $0.lowercased() == "upgrade" }
-        }
+        self.isUpgrade = self.isUpgrade && self.connection.upgrade
     }
 }
 
@@ -137,23 +128,75 @@ struct HopByHopHeaders: OptionSet {
     ]
 }
 
+/// The tokens of `Connection` fields, classified as they are read, without allocating.
+struct ConnectionOptions {
+    var close = false
+    var keepAlive = false
+    var upgrade = false
+    /// Some token names another header, to be removed too (RFC 9110 7.6.1).
+    var namesHeaders = false
+
+    /// Whether the connection stays open after a message of `version` (RFC 9112 9.3): HTTP/1.1
+    /// unless `close`, HTTP/1.0 only with `keep-alive`; other versions manage their own.
+    func isKeepAlive(_ version: HTTPVersion) -> Bool {
+        guard version.major == 1 else { return true }
+        return version.minor == 0 ? self.keepAlive : !self.close
+    }
+
+    /// Reads one `Connection` field value (a comma-separated list).
+    mutating func read(_ value: String) {
+        Self.forEachToken(value) { token in
+            if token.equalsLowercaseToken("close") {
+                self.close = true
+            } else if token.equalsLowercaseToken("keep-alive") {
+                self.keepAlive = true
+            } else if token.equalsLowercaseToken("upgrade") {
+                self.upgrade = true
+            } else if Self.namesHeader(token) {
+                self.namesHeaders = true
+            }
+        }
+    }
+
+    /// Whether a token names a header that only ``HopByHopHeaders`` does not remove anyway
+    /// (`close`, `keep-alive`, `upgrade` and the fixed hop-by-hop names are handled there).
+    static func namesHeader(_ token: Substring) -> Bool {
+        !(token.equalsLowercaseToken("close") || token.equalsLowercaseToken("keep-alive")
+            || token.equalsLowercaseToken("upgrade") || token.equalsLowercaseToken("connection")
+            || token.equalsLowercaseToken("te") || token.equalsLowercaseToken("trailer")
+            || token.equalsLowercaseToken("proxy-connection"))
+    }
+
+    /// Calls `body` with each non-empty list element of `value`, spaces trimmed.
+    static func forEachToken(_ value: String, _ body: (Substring) -> Void) {
+        var rest = value[...]
+        while !rest.isEmpty {
+            let comma = rest.utf8.firstIndex(of: UInt8(ascii: ",")) ?? rest.endIndex
+            let token = rest[..<comma].trimmingSpaces()
+            if !token.isEmpty { body(token) }
+            rest = comma == rest.endIndex ? rest[rest.endIndex...] : rest[rest.utf8.index(after: comma)...]
+        }
+    }
+}
+
 extension HTTPHeaders {
-    /// Removes the hop-by-hop headers that are `present` and those named in `Connection`,
-    /// one removal pass per header actually there; for an upgrade, keeps `Upgrade` and
-    /// sends `Connection: upgrade`.
-    mutating func removeHopByHop(present: HopByHopHeaders, connectionTokens: [Substring], keepUpgrade: Bool) {
+    /// Removes the hop-by-hop headers that are `present` and, when `connection` says some
+    /// token names another header, those too; for an upgrade, keeps `Upgrade` and sends
+    /// `Connection: upgrade`.
+    mutating func removeHopByHop(present: HopByHopHeaders, connection: ConnectionOptions, keepUpgrade: Bool) {
+        if connection.namesHeaders {
+            // Rare: read the names before the Connection fields go.
+            var named: [String] = []
+            for value in self[canonicalForm: "connection"] {
+                ConnectionOptions.forEachToken(String(value)) { token in
+                    if ConnectionOptions.namesHeader(token) { named.append(token.lowercased()) }
+                }
+            }
+            for name in named { self.remove(name: name) }
+        }
         for (header, name) in HopByHopHeaders.all where present.contains(header) {
             if keepUpgrade && header == .upgrade { continue }
             self.remove(name: name)
-        }
-        for token in connectionTokens where !token.isEmpty {
-            let name = token.lowercased()
-            switch name {
-            case "close", "keep-alive", "upgrade", "connection", "te", "trailer", "proxy-connection":
-                continue  // not a header name, or already handled by `present`
-            default:
-                self.remove(name: name)
-            }
         }
         if keepUpgrade {
             self.add(name: "connection", value: "upgrade")
@@ -164,13 +207,13 @@ extension HTTPHeaders {
     /// is there). Returns whether the upstream keeps the connection open (`version` is the
     /// response's).
     mutating func removeHopByHopFromResponse(keepUpgrade: Bool, version: HTTPVersion) -> Bool {
-        var tokens: [Substring] = []
+        var connection = ConnectionOptions()
         var present = HopByHopHeaders()
         for (name, value) in self {
             switch name.utf8.count {
             case 10 where name.equalsLowercaseToken("connection"):
                 present.insert(.connection)
-                for token in value.split(separator: ",") { tokens.append(token.trimmingSpaces()) }
+                connection.read(value)
             case 10 where name.equalsLowercaseToken("keep-alive"):
                 present.insert(.keepAlive)
             case 2 where name.equalsLowercaseToken("te"):
@@ -186,9 +229,9 @@ extension HTTPHeaders {
             }
         }
         if !present.isEmpty {
-            self.removeHopByHop(present: present, connectionTokens: tokens, keepUpgrade: keepUpgrade)
+            self.removeHopByHop(present: present, connection: connection, keepUpgrade: keepUpgrade)
         }
-        return version.major != 1 || RequestHeadFacts.isKeepAlive(version, tokens: tokens)
+        return connection.isKeepAlive(version)
     }
 }
 

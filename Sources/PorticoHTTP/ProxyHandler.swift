@@ -295,7 +295,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         switch part {
         case .head(let head):
             guard self.phase == .idle || self.phase == .readingHead else { return }
-            self.startExchange(head)
+            // HTTP/1.1 heads were read by the decoder, which kept what their fields say.
+            let facts = self.isHTTP2Stream ? RequestHeadFacts(head.headers) : self.decoder.headFacts
+            self.startExchange(head, facts: facts)
         case .body(let buffer):
             self.requestBody(buffer)
         case .end(let trailers):
@@ -397,7 +399,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
 
     // MARK: Request side
 
-    private func startExchange(_ incoming: HTTPRequestHead) {
+    private func startExchange(_ incoming: HTTPRequestHead, facts: RequestHeadFacts) {
         self.releaseSlot()
         self.exchange &+= 1
         self.route = nil
@@ -417,7 +419,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.requestVersion = incoming.version
         self.replayableHead = nil
         self.forceNewConnection = false
-        let facts = RequestHeadFacts(incoming.headers)
         self.closeAfterResponse = !self.isHTTP2Stream && !facts.isKeepAlive(incoming.version)
         self.requestHasBody = facts.hasBody
         self.isUpgradeRequest = facts.isUpgrade && !self.isHTTP2Stream
@@ -542,7 +543,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         if !facts.hopByHop.isEmpty {
             head.headers.removeHopByHop(
                 present: facts.hopByHop,
-                connectionTokens: facts.connectionTokens,
+                connection: facts.connection,
                 keepUpgrade: self.isUpgradeRequest
             )
         }

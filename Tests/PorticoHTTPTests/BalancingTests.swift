@@ -157,7 +157,7 @@ extension PorticoHTTPEngineTests {
             let healthy = try await TestUpstream.start(name: "hc-a", group: TestSupport.group)
             let sick = try await TestUpstream.start(name: "hc-b", group: TestSupport.group)
             defer {
-                sickUpstreams.withLockedValue { $0.remove("hc-b") }
+                _ = sickUpstreams.withLockedValue { $0.remove("hc-b") }
                 Task {
                     await healthy.stop()
                     await sick.stop()

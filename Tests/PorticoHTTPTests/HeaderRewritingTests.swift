@@ -19,11 +19,19 @@ struct HeaderRewritingTests {
         #expect(!facts.conflictingContentLength)
         #expect(facts.expectsContinue)
         #expect(facts.hopByHop == HopByHopHeaders.connection)
-        #expect(facts.connectionTokens == ["keep-alive", "X-Private"])
+        #expect(facts.connection.keepAlive && facts.connection.namesHeaders && !facts.connection.close)
         #expect(
             RequestHeadFacts(HTTPHeaders([("Content-Length", "3"), ("Content-Length", "4")])).conflictingContentLength
         )
         #expect(RequestHeadFacts(HTTPHeaders([("Content-Length", "-1")])).conflictingContentLength)
+        // Digits only: Swift's Int parser would take a sign.
+        #expect(RequestHeadFacts(HTTPHeaders([("Content-Length", "+3")])).conflictingContentLength)
+        // A Transfer-Encoding field without a coding is not chunked, so it is refused, not ignored.
+        let empty = RequestHeadFacts(HTTPHeaders([("Transfer-Encoding", " ")]))
+        #expect(empty.transferEncodingCount == 1 && !empty.transferEncodingIsChunked)
+        let close = RequestHeadFacts(HTTPHeaders([("Connection", "Keep-Alive, close")]))
+        #expect(close.connection.close && close.connection.keepAlive && !close.connection.namesHeaders)
+        #expect(!close.isKeepAlive(.http1_1) && close.isKeepAlive(.http1_0))
     }
 
     @Test func hopByHopRemovalKeepsUpgradeOnlyForUpgrades() {
@@ -33,7 +41,7 @@ struct HeaderRewritingTests {
         ])
         let facts = RequestHeadFacts(headers)
         #expect(facts.isUpgrade)
-        headers.removeHopByHop(present: facts.hopByHop, connectionTokens: facts.connectionTokens, keepUpgrade: true)
+        headers.removeHopByHop(present: facts.hopByHop, connection: facts.connection, keepUpgrade: true)
         #expect(headers["upgrade"] == ["websocket"])
         #expect(headers["connection"] == ["upgrade"])
         #expect(headers["x-private"].isEmpty && headers["keep-alive"].isEmpty)
