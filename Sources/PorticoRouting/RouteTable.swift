@@ -111,21 +111,13 @@ public struct RouteTable<Target: Sendable>: Sendable {
     /// The rules in effect (losers removed), in input order.
     public private(set) var rules: [RouteRule<Target>] = []
     public private(set) var defaultTarget: Target?
+    /// The targets of ``rules``, by slot: a lookup copies one target, not a whole rule.
+    private var targets: [Target] = []
 
-    private var exactHosts: [String: HostRoutes] = [:]
-    private var wildcardHosts: [String: HostRoutes] = [:]
-    private var anyHost: HostRoutes?
+    /// Where each host's paths lead (slots into ``rules``).
+    private var index = RouteIndex()
     /// Hosts whose paths are regular expressions (kept for ``mapTargets(_:)``).
     private var regexHosts: Set<HostPattern> = []
-
-    /// The routes of one host pattern. Prefix paths are stored by their base (the rule path
-    /// without one trailing `/`), so a lookup walks the request path's `/` boundaries.
-    private struct HostRoutes: Sendable {
-        var exact: [Substring: Int] = [:]
-        var prefix: [Substring: Int] = [:]
-        /// Regex hosts: every non-Exact path, longest first (then input order).
-        var patterns: [(pattern: PathPattern, slot: Int)] = []
-    }
 
     /// An empty table: every lookup misses.
     public init() {}
@@ -145,9 +137,9 @@ public struct RouteTable<Target: Sendable>: Sendable {
         for (index, rule) in rules.enumerated() {
             var routes: HostRoutes
             switch rule.host {
-            case .any: routes = anyHost ?? HostRoutes()
-            case .exact(let name): routes = exactHosts[name] ?? HostRoutes()
-            case .wildcard(let suffix): routes = wildcardHosts[suffix] ?? HostRoutes()
+            case .any: routes = self.index.anyHost ?? HostRoutes()
+            case .exact(let name): routes = self.index.exactHosts[name] ?? HostRoutes()
+            case .wildcard(let suffix): routes = self.index.wildcardHosts[suffix] ?? HostRoutes()
             }
             let isExact = rule.pathType.effective == .exact
             let isPattern = !isExact && regexHosts.contains(rule.host)
@@ -168,6 +160,7 @@ public struct RouteTable<Target: Sendable>: Sendable {
             }
             let slot = self.rules.count
             self.rules.append(rule)
+            self.targets.append(rule.target)
             winners.append(index)
             if isExact {
                 routes.exact[key] = slot
@@ -184,9 +177,9 @@ public struct RouteTable<Target: Sendable>: Sendable {
                 }
             }
             switch rule.host {
-            case .any: anyHost = routes
-            case .exact(let name): exactHosts[name] = routes
-            case .wildcard(let suffix): wildcardHosts[suffix] = routes
+            case .any: self.index.anyHost = routes
+            case .exact(let name): self.index.exactHosts[name] = routes
+            case .wildcard(let suffix): self.index.wildcardHosts[suffix] = routes
             }
         }
     }
@@ -217,15 +210,34 @@ public struct RouteTable<Target: Sendable>: Sendable {
     ///     nil when the request has none.
     ///   - path: the request target's path; a query string is ignored.
     public func lookup(host: Substring?, path: Substring) -> Target? {
-        lookupRule(host: host, path: path).map { rules[$0].target } ?? defaultTarget
+        index.slot(host: host, path: path).map { targets[$0] } ?? defaultTarget
     }
 
     /// The matching rule, or nil when only the default target (if any) applies.
     public func matchingRule(host: Substring?, path: Substring) -> RouteRule<Target>? {
-        lookupRule(host: host, path: path).map { rules[$0] }
+        index.slot(host: host, path: path).map { rules[$0] }
     }
 
-    private func lookupRule(host rawHost: Substring?, path rawPath: Substring) -> Int? {
+    /// The host without a port, lowercased; a bracketed IPv6 literal keeps its brackets.
+    public static func normalizedHost(_ raw: Substring) -> String {
+        RouteIndex.normalizedHost(raw)
+    }
+
+    /// The stored key of a prefix path: the path without one trailing `/` (`/` becomes ``).
+    static func prefixBase(_ path: String) -> Substring {
+        path.hasSuffix("/") ? path.dropLast() : path[...]
+    }
+}
+
+/// The lookup structure of a ``RouteTable``: slots into its rules by host and path. It does not
+/// depend on the target type, so the lookup is compiled once here instead of running through
+/// generic metadata on every request (measured: 3% of a proxied request's CPU before).
+struct RouteIndex: Sendable {
+    var exactHosts: [String: HostRoutes] = [:]
+    var wildcardHosts: [String: HostRoutes] = [:]
+    var anyHost: HostRoutes?
+
+    func slot(host rawHost: Substring?, path rawPath: Substring) -> Int? {
         // Work on UTF-8 code units: '/', '?' and '#' are ASCII, and Substring shares its
         // indices with its UTF-8 view, so no Character (grapheme) is ever formed.
         let bytes = rawPath.utf8
@@ -272,8 +284,7 @@ public struct RouteTable<Target: Sendable>: Sendable {
         return anyHost
     }
 
-    /// The host without a port, lowercased; a bracketed IPv6 literal keeps its brackets.
-    public static func normalizedHost(_ raw: Substring) -> String {
+    static func normalizedHost(_ raw: Substring) -> String {
         let bytes = raw.utf8
         var end = bytes.endIndex
         if bytes.first == UInt8(ascii: "[") {
@@ -293,9 +304,13 @@ public struct RouteTable<Target: Sendable>: Sendable {
             as: UTF8.self
         )
     }
+}
 
-    /// The stored key of a prefix path: the path without one trailing `/` (`/` becomes ``).
-    static func prefixBase(_ path: String) -> Substring {
-        path.hasSuffix("/") ? path.dropLast() : path[...]
-    }
+/// The routes of one host pattern. Prefix paths are stored by their base (the rule path
+/// without one trailing `/`), so a lookup walks the request path's `/` boundaries.
+struct HostRoutes: Sendable {
+    var exact: [Substring: Int] = [:]
+    var prefix: [Substring: Int] = [:]
+    /// Regex hosts: every non-Exact path, longest first (then input order).
+    var patterns: [(pattern: PathPattern, slot: Int)] = []
 }
