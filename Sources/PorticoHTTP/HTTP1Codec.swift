@@ -344,8 +344,9 @@ struct FramingFields {
                 if !Self.readContentLength(value, into: &self.contentLength) { self.invalidContentLength = true }
             case 17 where name.equalsLowercaseToken("transfer-encoding"):
                 self.transferEncoding = true
-                let last = value.split(separator: ",").last.map { $0.trimmingSpaces() } ?? ""
-                self.chunkedLast = last.lowercased() == "chunked"
+                var chunked = false
+                value.forEachListElement { chunked = $0.equalsLowercaseToken("chunked") }
+                self.chunkedLast = chunked
             default:
                 continue
             }
@@ -359,22 +360,29 @@ extension FramingFields {
     /// Returns `false` when it is invalid or disagrees (RFC 9112 6.3).
     static func readContentLength(_ value: String, into length: inout Int?) -> Bool {
         var valid = true
-        for token in value.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
-            var digits = token[...]
-            while let first = digits.first, first == 0x20 || first == 0x09 { digits.removeFirst() }
-            while let last = digits.last, last == 0x20 || last == 0x09 { digits.removeLast() }
-            var number = 0
-            var tokenValid = !digits.isEmpty && digits.count <= 18
-            for byte in digits where tokenValid {
-                if let digit = HeadScanner.digit(byte) {
-                    number = number * 10 + digit
-                } else {
-                    tokenValid = false
-                }
-            }
-            if !tokenValid || (length.map { $0 != number } ?? false) { valid = false }
+        var number = 0
+        var digits = 0
+        var spaceAfterDigits = false
+        func closeElement() {
+            if digits == 0 || digits > 18 || (length.map { $0 != number } ?? false) { valid = false }
             length = number
+            (number, digits, spaceAfterDigits) = (0, 0, false)
         }
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: ","):
+                closeElement()
+            case 0x20, 0x09:
+                if digits > 0 { spaceAfterDigits = true }
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                if spaceAfterDigits { valid = false }
+                number = number &* 10 &+ Int(byte &- UInt8(ascii: "0"))
+                digits += 1
+            default:
+                valid = false
+            }
+        }
+        closeElement()
         return valid
     }
 }

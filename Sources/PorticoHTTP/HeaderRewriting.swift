@@ -88,7 +88,7 @@ struct RequestHeadFacts {
             case 17 where name.equalsLowercaseToken("transfer-encoding"):
                 // A field without any coding counts as one that is not chunked (refused).
                 var codings = 0
-                ConnectionOptions.forEachToken(value) { token in
+                value.forEachListElement { token in
                     codings += 1
                     self.transferEncodingIsChunked = token.equalsLowercaseToken("chunked")
                 }
@@ -102,12 +102,33 @@ struct RequestHeadFacts {
     }
 }
 
+extension String {
+    /// Calls `body` with each non-empty element of this comma-separated list (RFC 9110 5.6.1),
+    /// spaces trimmed.
+    func forEachListElement(_ body: (Substring) -> Void) {
+        var rest = self[...]
+        while !rest.isEmpty {
+            let comma = rest.utf8.firstIndex(of: UInt8(ascii: ",")) ?? rest.endIndex
+            let element = rest[..<comma].trimmingSpaces()
+            if !element.isEmpty { body(element) }
+            rest = comma == rest.endIndex ? rest[rest.endIndex...] : rest[rest.utf8.index(after: comma)...]
+        }
+    }
+}
+
 extension Substring {
+    /// Without leading and trailing spaces and tabs (read as bytes, no Characters formed).
     func trimmingSpaces() -> Substring {
-        var result = self
-        while let first = result.first, first == " " || first == "\t" { result.removeFirst() }
-        while let last = result.last, last == " " || last == "\t" { result.removeLast() }
-        return result
+        let bytes = self.utf8
+        var start = bytes.startIndex
+        var end = bytes.endIndex
+        while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start = bytes.index(after: start) }
+        while end > start {
+            let last = bytes.index(before: end)
+            guard bytes[last] == 0x20 || bytes[last] == 0x09 else { break }
+            end = last
+        }
+        return self[start..<end]
     }
 }
 
@@ -145,7 +166,7 @@ struct ConnectionOptions {
 
     /// Reads one `Connection` field value (a comma-separated list).
     mutating func read(_ value: String) {
-        Self.forEachToken(value) { token in
+        value.forEachListElement { token in
             if token.equalsLowercaseToken("close") {
                 self.close = true
             } else if token.equalsLowercaseToken("keep-alive") {
@@ -166,17 +187,6 @@ struct ConnectionOptions {
             || token.equalsLowercaseToken("te") || token.equalsLowercaseToken("trailer")
             || token.equalsLowercaseToken("proxy-connection"))
     }
-
-    /// Calls `body` with each non-empty list element of `value`, spaces trimmed.
-    static func forEachToken(_ value: String, _ body: (Substring) -> Void) {
-        var rest = value[...]
-        while !rest.isEmpty {
-            let comma = rest.utf8.firstIndex(of: UInt8(ascii: ",")) ?? rest.endIndex
-            let token = rest[..<comma].trimmingSpaces()
-            if !token.isEmpty { body(token) }
-            rest = comma == rest.endIndex ? rest[rest.endIndex...] : rest[rest.utf8.index(after: comma)...]
-        }
-    }
 }
 
 extension HTTPHeaders {
@@ -188,7 +198,7 @@ extension HTTPHeaders {
             // Rare: read the names before the Connection fields go.
             var named: [String] = []
             for value in self[canonicalForm: "connection"] {
-                ConnectionOptions.forEachToken(String(value)) { token in
+                String(value).forEachListElement { token in
                     if ConnectionOptions.namesHeader(token) { named.append(token.lowercased()) }
                 }
             }

@@ -139,13 +139,15 @@ final class HealthChecker: Sendable {
     private func probe(_ target: Target, tls: UpstreamTLSContext?, on loop: any EventLoop) -> EventLoopFuture<Bool> {
         let promise = loop.makePromise(of: Bool.self)
         let endpoint = target.endpoint
-        var request: ByteBuffer?
+        let request: ByteBuffer?
         if case .http(let path) = target.check.kind {
             let host = endpoint.host.contains(":") ? "[\(endpoint.host)]" : endpoint.host
             request = ByteBuffer(
                 string:
                     "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: portico-health-check\r\nConnection: close\r\n\r\n"
             )
+        } else {
+            request = nil
         }
         let timeout = target.check.timeout
         let bootstrap = ClientBootstrap(group: loop)

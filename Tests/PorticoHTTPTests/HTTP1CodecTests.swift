@@ -88,6 +88,19 @@ struct HTTP1CodecTests {
         #expect(throws: HTTP1ParseError.headerSectionTooLarge) { try self.requestParts(many) }
     }
 
+    @Test(arguments: [
+        ("5", 5, true), (" 5 , 5 ", 5, true), ("\t12\t", 12, true), ("5, 6", 6, false), ("5 5", 55, false),
+        ("5,", 0, false), ("", 0, false), ("+5", 0, false), ("0x5", 0, false), ("1234567890123456789", 0, false),
+    ])
+    func contentLengthIsAListOfAgreeingDigitRuns(value: String, parsed: Int, valid: Bool) {
+        var length: Int?
+        #expect(FramingFields.readContentLength(value, into: &length) == valid)
+        if valid { #expect(length == parsed) }
+        // A second field must agree with the first.
+        var twice: Int? = 7
+        #expect(!FramingFields.readContentLength("5", into: &twice))
+    }
+
     @Test func anUpgradeRequestStopsTheDecoderBeforeTheNewProtocolsBytes() throws {
         var decoder = HTTP1RequestDecoder(limits: self.limits)
         var buffer = ByteBuffer(
