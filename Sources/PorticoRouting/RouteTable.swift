@@ -135,11 +135,19 @@ public struct RouteTable<Target: Sendable>: Sendable {
         self.regexHosts = regexHosts
         var winners: [Int] = []
         for (index, rule) in rules.enumerated() {
+            // Taken out while it changes, so its dictionaries are uniquely referenced (no copies).
             var routes: HostRoutes
             switch rule.host {
-            case .any: routes = self.index.anyHost ?? HostRoutes()
-            case .exact(let name): routes = self.index.exactHosts[name] ?? HostRoutes()
-            case .wildcard(let suffix): routes = self.index.wildcardHosts[suffix] ?? HostRoutes()
+            case .any: routes = self.index.anyHost.take() ?? HostRoutes()
+            case .exact(let name): routes = self.index.exactHosts.removeValue(forKey: name) ?? HostRoutes()
+            case .wildcard(let suffix): routes = self.index.wildcardHosts.removeValue(forKey: suffix) ?? HostRoutes()
+            }
+            defer {
+                switch rule.host {
+                case .any: self.index.anyHost = routes
+                case .exact(let name): self.index.exactHosts[name] = routes
+                case .wildcard(let suffix): self.index.wildcardHosts[suffix] = routes
+                }
             }
             let isExact = rule.pathType.effective == .exact
             let isPattern = !isExact && regexHosts.contains(rule.host)
@@ -175,11 +183,6 @@ public struct RouteTable<Target: Sendable>: Sendable {
                     let (left, right) = (rulesSoFar[$0.slot].path.utf8.count, rulesSoFar[$1.slot].path.utf8.count)
                     return left != right ? left > right : $0.slot < $1.slot
                 }
-            }
-            switch rule.host {
-            case .any: self.index.anyHost = routes
-            case .exact(let name): self.index.exactHosts[name] = routes
-            case .wildcard(let suffix): self.index.wildcardHosts[suffix] = routes
             }
         }
     }
