@@ -169,7 +169,8 @@ final class CertificateStore: Sendable {
         } else if let first = configuration.certificates.first {
             self.fallback = try load(first)
         } else {
-            throw HTTPEngineError.noDefaultCertificate
+            // No certificate at all: the process's self-signed one (ingress-nginx's fake certificate).
+            self.fallback = try load(SelfSignedCertificate.processWide())
         }
         self.names = names
     }
@@ -181,8 +182,6 @@ final class CertificateStore: Sendable {
 
 /// Errors of ``HTTPEngine/apply(_:)``.
 public enum HTTPEngineError: Error, CustomStringConvertible {
-    /// A TLS listener is configured but there is no certificate at all.
-    case noDefaultCertificate
     /// A PEM chain held no certificate.
     case invalidCertificate([String])
     /// A listener address is not an IP address.
@@ -190,8 +189,6 @@ public enum HTTPEngineError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .noDefaultCertificate:
-            return "a TLS listener needs a default certificate (or at least one certificate)"
         case .invalidCertificate(let names):
             return "the certificate chain for \(names) holds no certificate"
         case .invalidListenerAddress(let address):

@@ -10,7 +10,8 @@ public struct HTTPEngineConfiguration: Sendable {
     public var listeners: [HTTPListener]
     /// Certificates offered on TLS listeners, chosen by SNI.
     public var certificates: [TLSCertificate]
-    /// The certificate used when SNI matches nothing (or is absent). Required when a TLS listener exists.
+    /// The certificate used when SNI matches nothing (or is absent). Without it, the first of
+    /// ``certificates``; without any certificate, ``SelfSignedCertificate/processWide()``.
     public var defaultCertificate: TLSCertificate?
     /// Host + path -> route.
     public var routes: RouteTable<HTTPRoute>
