@@ -73,19 +73,27 @@ final class EngineState: Sendable {
                 case .required: tls.certificateVerification = .noHostnameVerification
                 case .optional, .optionalNoCA: tls.certificateVerification = .optionalVerification
                 }
+                let verification: ClientAuthContext.Verification
                 if let roots = authority.trustRootsPEM {
                     let certificates = try NIOSSLCertificate.fromPEMBytes(Array(roots.utf8))
                     guard !certificates.isEmpty else { throw HTTPEngineError.invalidCertificate(authority.serverNames) }
                     tls.trustRoots = .certificates(certificates)
                     // Names the acceptable CAs in the CertificateRequest, so clients pick the right certificate.
                     tls.sendCANameList = true
-                } else if authority.mode != .optionalNoCA {
+                    // Portico verifies the chain itself (BoringSSL has no depth limit for it to apply).
+                    verification =
+                        authority.mode == .optionalNoCA
+                        ? .anyCertificate
+                        : .chain(try ClientCertificateVerifier(trustRootsPEM: roots, depth: authority.verifyDepth))
+                } else if authority.mode == .optionalNoCA {
+                    verification = .anyCertificate
+                } else {
                     throw HTTPEngineError.invalidCertificate(authority.serverNames)
                 }
                 let context = ClientAuthContext(
                     authority: authority.id,
                     context: try NIOSSLContext(configuration: tls),
-                    acceptsAnyCertificate: authority.mode == .optionalNoCA
+                    verification: verification
                 )
                 for name in authority.serverNames { clientAuth.insertIfAbsent(context, for: name) }
             }
