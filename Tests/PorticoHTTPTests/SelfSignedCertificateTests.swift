@@ -52,6 +52,23 @@ extension PorticoHTTPEngineTests {
             }
         }
 
+        @Test func certificatesForSomeNamesKeepTheFirstAsTheFallback() async throws {
+            let configuration = HTTPEngineConfiguration(
+                listeners: [HTTPListener(address: "127.0.0.1", port: 0, kind: .https)],
+                certificates: [
+                    TLSCertificate(
+                        serverNames: ["a.example.com"],
+                        certificateChainPEM: TestCertificates.exactCertificate,
+                        privateKeyPEM: TestCertificates.exactKey
+                    )
+                ]
+            )
+            try await TestSupport.withEngine(configuration) { _, ports in
+                let served = try await self.servedCertificate(ports[.https], serverName: "other.example.org")
+                #expect(served == (try Certificate(pemEncoded: TestCertificates.exactCertificate)))
+            }
+        }
+
         @Test func aGivenDefaultCertificateIsServedInstead() async throws {
             let given = try SelfSignedCertificate.generate()
             let configuration = HTTPEngineConfiguration(
