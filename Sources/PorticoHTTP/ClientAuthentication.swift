@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOSSL
 import NIOTLS
@@ -35,8 +36,15 @@ struct ServerNameMap<Value: Sendable>: Sendable {
 struct ClientAuthContext: Sendable {
     let authority: String
     let context: NIOSSLContext
-    /// `optional_no_ca`: any presented certificate is accepted (and reported as verified).
-    let acceptsAnyCertificate: Bool
+    let verification: Verification
+
+    /// How a presented certificate is checked.
+    enum Verification: Sendable {
+        /// `optional_no_ca`: any presented certificate is accepted (and reported as verified).
+        case anyCertificate
+        /// `on`, `optional`: the chain must lead to the authority's CA within its depth.
+        case chain(ClientCertificateVerifier)
+    }
 }
 
 /// What the TLS layer learnt about one downstream connection, read by its request handlers.
@@ -64,7 +72,8 @@ extension HTTPEngine {
         _ channel: any Channel,
         general: NIOSSLContext,
         contexts: ServerNameMap<ClientAuthContext>,
-        facts: ConnectionTLSFactsBox
+        facts: ConnectionTLSFactsBox,
+        logger: Logger
     ) throws {
         let eventLoop = channel.eventLoop
         let pipeline = channel.pipeline
@@ -77,12 +86,27 @@ extension HTTPEngine {
                 }
                 let chosen = contexts.lookup(serverName)
                 let handler: NIOSSLServerHandler
-                if let chosen, chosen.acceptsAnyCertificate {
-                    handler = NIOSSLServerHandler(context: chosen.context) { _, promise in
-                        promise.succeed(.certificateVerified)
+                switch chosen {
+                case .some(let chosen):
+                    switch chosen.verification {
+                    case .anyCertificate:
+                        handler = NIOSSLServerHandler(context: chosen.context) { _, promise in
+                            promise.succeed(.certificateVerified)
+                        }
+                    case .chain(let verifier):
+                        // Replaces BoringSSL's verification; called only when a certificate is presented.
+                        let authority = chosen.authority
+                        handler = NIOSSLServerHandler(context: chosen.context) { presented, promise in
+                            verifier.verify(presented, promise: promise) { reason in
+                                logger.info(
+                                    "client certificate refused",
+                                    metadata: ["authority": "\(authority)", "reason": "\(reason)"]
+                                )
+                            }
+                        }
                     }
-                } else {
-                    handler = NIOSSLServerHandler(context: chosen?.context ?? general)
+                case .none:
+                    handler = NIOSSLServerHandler(context: general)
                 }
                 let connection = facts.value
                 connection.authority = chosen?.authority

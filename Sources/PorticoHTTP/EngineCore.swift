@@ -73,19 +73,27 @@ final class EngineState: Sendable {
                 case .required: tls.certificateVerification = .noHostnameVerification
                 case .optional, .optionalNoCA: tls.certificateVerification = .optionalVerification
                 }
+                let verification: ClientAuthContext.Verification
                 if let roots = authority.trustRootsPEM {
                     let certificates = try NIOSSLCertificate.fromPEMBytes(Array(roots.utf8))
                     guard !certificates.isEmpty else { throw HTTPEngineError.invalidCertificate(authority.serverNames) }
                     tls.trustRoots = .certificates(certificates)
                     // Names the acceptable CAs in the CertificateRequest, so clients pick the right certificate.
                     tls.sendCANameList = true
-                } else if authority.mode != .optionalNoCA {
+                    // Portico verifies the chain itself (BoringSSL has no depth limit for it to apply).
+                    verification =
+                        authority.mode == .optionalNoCA
+                        ? .anyCertificate
+                        : .chain(try ClientCertificateVerifier(trustRootsPEM: roots, depth: authority.verifyDepth))
+                } else if authority.mode == .optionalNoCA {
+                    verification = .anyCertificate
+                } else {
                     throw HTTPEngineError.invalidCertificate(authority.serverNames)
                 }
                 let context = ClientAuthContext(
                     authority: authority.id,
                     context: try NIOSSLContext(configuration: tls),
-                    acceptsAnyCertificate: authority.mode == .optionalNoCA
+                    verification: verification
                 )
                 for name in authority.serverNames { clientAuth.insertIfAbsent(context, for: name) }
             }
@@ -169,7 +177,8 @@ final class CertificateStore: Sendable {
         } else if let first = configuration.certificates.first {
             self.fallback = try load(first)
         } else {
-            throw HTTPEngineError.noDefaultCertificate
+            // No certificate at all: the process's self-signed one (ingress-nginx's fake certificate).
+            self.fallback = try load(SelfSignedCertificate.processWide())
         }
         self.names = names
     }
@@ -181,8 +190,6 @@ final class CertificateStore: Sendable {
 
 /// Errors of ``HTTPEngine/apply(_:)``.
 public enum HTTPEngineError: Error, CustomStringConvertible {
-    /// A TLS listener is configured but there is no certificate at all.
-    case noDefaultCertificate
     /// A PEM chain held no certificate.
     case invalidCertificate([String])
     /// A listener address is not an IP address.
@@ -190,8 +197,6 @@ public enum HTTPEngineError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .noDefaultCertificate:
-            return "a TLS listener needs a default certificate (or at least one certificate)"
         case .invalidCertificate(let names):
             return "the certificate chain for \(names) holds no certificate"
         case .invalidListenerAddress(let address):

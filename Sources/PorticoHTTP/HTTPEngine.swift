@@ -286,7 +286,13 @@ public final class HTTPEngine: Sendable {
             } else {
                 // Some names ask for client certificates: choose the context by SNI first.
                 let facts = ConnectionTLSFactsBox(ConnectionTLSFacts(), eventLoop: channel.eventLoop)
-                try Self.addSNIRoutedTLS(channel, general: sslContext, contexts: clientAuth, facts: facts)
+                try Self.addSNIRoutedTLS(
+                    channel,
+                    general: sslContext,
+                    contexts: clientAuth,
+                    facts: facts,
+                    logger: core.logger
+                )
                 tlsFacts = facts
             }
         } catch {

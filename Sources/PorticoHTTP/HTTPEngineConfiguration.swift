@@ -10,7 +10,8 @@ public struct HTTPEngineConfiguration: Sendable {
     public var listeners: [HTTPListener]
     /// Certificates offered on TLS listeners, chosen by SNI.
     public var certificates: [TLSCertificate]
-    /// The certificate used when SNI matches nothing (or is absent). Required when a TLS listener exists.
+    /// The certificate used when SNI matches nothing (or is absent). Without it, the first of
+    /// ``certificates``; without any certificate, ``SelfSignedCertificate/processWide()``.
     public var defaultCertificate: TLSCertificate?
     /// Host + path -> route.
     public var routes: RouteTable<HTTPRoute>
@@ -79,13 +80,18 @@ public struct ClientCertificateAuthority: Sendable, Hashable {
     public var mode: Mode
     /// PEM CA certificates; required unless ``mode`` is ``Mode/optionalNoCA``.
     public var trustRootsPEM: String?
+    /// Most CA certificates above the client's certificate, the one of ``trustRootsPEM``
+    /// included (ingress-nginx `auth-tls-verify-depth`, as OpenSSL counts it): 1 means
+    /// signed directly by a certificate of ``trustRootsPEM``.
+    public var verifyDepth: Int
 
     /// Creates an authority.
-    public init(id: String, serverNames: [String], mode: Mode, trustRootsPEM: String?) {
+    public init(id: String, serverNames: [String], mode: Mode, trustRootsPEM: String?, verifyDepth: Int = 1) {
         self.id = id
         self.serverNames = serverNames
         self.mode = mode
         self.trustRootsPEM = trustRootsPEM
+        self.verifyDepth = verifyDepth
     }
 }
 

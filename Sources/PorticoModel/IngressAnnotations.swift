@@ -21,7 +21,7 @@ public enum IngressAnnotations {
         "backend-protocol": .enforced,
         "auth-tls-verify-client": .enforced,
         "auth-tls-secret": .enforced,
-        "auth-tls-verify-depth": .validatedOnly,
+        "auth-tls-verify-depth": .enforced,
         "permanent-redirect": .enforced,
         "permanent-redirect-code": .enforced,
         "whitelist-source-range": .enforced,

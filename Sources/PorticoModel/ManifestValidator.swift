@@ -357,10 +357,11 @@ enum ManifestValidator {
                         && $0.tls.contains { $0.secretName != nil }
                 }
             if service.ports.contains(where: { HTTPPortKind(service: $0) == .https }) && !hasCertificate {
+                // Served anyway, like ingress-nginx's fake certificate; clients will not trust it.
                 diagnostics.append(
-                    .error(
+                    .warning(
                         at: location,
-                        "\(subject): an https port needs a certificate: add a tls section to an Ingress of class \"\(className)\" or set \(Annotations.defaultCertificate)"
+                        "\(subject): no certificate for the https port: it serves a self-signed \"Portico Default Certificate\" made at start (kept in the state directory when there is one), which clients do not trust; add a tls section to an Ingress of class \"\(className)\" or set \(Annotations.defaultCertificate)"
                     )
                 )
             }

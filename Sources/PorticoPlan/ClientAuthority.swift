@@ -14,23 +14,30 @@ public struct ClientAuthority: Sendable, Hashable {
     public var hosts: [String]
     /// PEM CA certificates (the Secret's `ca.crt`); empty when there is no Secret.
     public var caPEM: [UInt8]
+    /// `auth-tls-verify-depth`: most CA certificates above the client's certificate.
+    public var depth: Int
 
-    public init(secret: String, mode: String, ingress: String, hosts: [String], caPEM: [UInt8]) {
+    public init(secret: String, mode: String, ingress: String, hosts: [String], caPEM: [UInt8], depth: Int = 1) {
         self.secret = secret
         self.mode = mode
         self.ingress = ingress
         self.hosts = hosts
         self.caPEM = caPEM
+        self.depth = depth
     }
 
     /// What ties a route to the TLS context that verified its connection.
     public var id: String {
-        Self.id(of: IngressPolicy.ClientCertificate(mode: self.mode, secret: self.secret, depth: 1))
+        Self.id(of: IngressPolicy.ClientCertificate(mode: self.mode, secret: self.secret, depth: self.depth))
     }
 
-    /// The id of the authority a route with this requirement needs.
+    /// The id of the authority a route with this requirement needs. The depth is part of it: a
+    /// connection verified with a longer allowed chain must not satisfy a route that allows a
+    /// shorter one.
     public static func id(of requirement: IngressPolicy.ClientCertificate) -> String {
-        "\(requirement.mode):\(requirement.secret)"
+        let base = "\(requirement.mode):\(requirement.secret)"
+        return requirement.depth == 1 || requirement.mode == "optional_no_ca"
+            ? base : "\(base):depth=\(requirement.depth)"
     }
 
     /// The authority an Ingress asks for, if any.
@@ -51,7 +58,8 @@ public struct ClientAuthority: Sendable, Hashable {
             mode: requirement.mode,
             ingress: ingress.metadata.key,
             hosts: hosts,
-            caPEM: caPEM
+            caPEM: caPEM,
+            depth: requirement.depth
         )
     }
 }

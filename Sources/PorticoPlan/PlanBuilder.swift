@@ -231,7 +231,7 @@ public enum PlanBuilder {
                         plan.diagnostics.append(
                             .warning(
                                 at: location,
-                                "Ingress \(authority.ingress): host \"\(host)\" already verifies client certificates with \(first.secret.isEmpty ? first.mode : first.secret) (Ingress \(first.ingress), older); requests for this Ingress's routes on it get 421"
+                                "Ingress \(authority.ingress): host \"\(host)\" already verifies client certificates with \(first.secret.isEmpty ? first.mode : first.secret)\(first.secret == authority.secret && first.mode == authority.mode ? " at auth-tls-verify-depth \(first.depth)" : "") (Ingress \(first.ingress), older); requests for this Ingress's routes on it get 421"
                             )
                         )
                     }

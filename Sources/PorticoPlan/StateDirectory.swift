@@ -2,7 +2,8 @@ import Foundation
 public import PorticoAllocation
 public import PorticoModel
 
-/// The state directory: where the allocation lock lives.
+/// The state directory: where the allocation lock lives (and the self-signed default
+/// certificate, when an HTTPS front has no certificate).
 ///
 /// The lock is what keeps addresses stable: the plan takes it as input, so an address never
 /// moves because something unrelated changed, and nodes given the same manifests and lock
@@ -46,11 +47,27 @@ public struct StateDirectory: Sendable {
     /// Writes the lock atomically: a temporary file in the same directory, fsync, rename,
     /// then fsync of the directory, so a crash leaves either the old or the new lock.
     public func writeLock(_ lock: AllocationLock) throws {
+        try self.writeFile(Self.lockFileName, lock.encode(), mode: 0o644)
+    }
+
+    /// The path of a file of the state directory.
+    public func filePath(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+
+    /// The bytes of a file of the state directory, or nil when it does not exist or cannot be read.
+    public func readFile(_ name: String) -> [UInt8]? {
+        FileManager.default.contents(atPath: self.filePath(name)).map { Array($0) }
+    }
+
+    /// Writes a file of the state directory atomically (temporary file with `mode`, fsync,
+    /// rename, fsync of the directory), creating the directory when needed.
+    public func writeFile(_ name: String, _ bytes: [UInt8], mode: Int) throws {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let bytes = lock.encode()
-        let temporary = lockPath + ".tmp-\(getpid())"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let target = self.filePath(name)
+        let temporary = target + ".tmp-\(getpid())"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode))
         guard descriptor >= 0 else { throw StateError.system("open \(temporary)", errno) }
+        // A temporary file left by a crash may have another mode: the new content gets this one.
+        fchmod(descriptor, mode_t(mode))
         var written = 0
         while written < bytes.count {
             let result = bytes.withUnsafeBytes { buffer in
@@ -72,10 +89,10 @@ public struct StateDirectory: Sendable {
             throw StateError.system("fsync \(temporary)", code)
         }
         close(descriptor)
-        if rename(temporary, lockPath) != 0 {
+        if rename(temporary, target) != 0 {
             let code = errno
             unlink(temporary)
-            throw StateError.system("rename to \(lockPath)", code)
+            throw StateError.system("rename to \(target)", code)
         }
         let directory = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directory >= 0 {

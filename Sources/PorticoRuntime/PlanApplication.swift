@@ -102,7 +102,8 @@ enum PlanApplication {
                         id: authority.id,
                         serverNames: authority.hosts,
                         mode: mode,
-                        trustRootsPEM: authority.caPEM.isEmpty ? nil : String(decoding: authority.caPEM, as: UTF8.self)
+                        trustRootsPEM: authority.caPEM.isEmpty ? nil : String(decoding: authority.caPEM, as: UTF8.self),
+                        verifyDepth: authority.depth
                     )
                 }
             }

@@ -89,6 +89,8 @@ public final class PorticoRuntime: ServiceLifecycle.Service, Sendable {
         var planJSON: [UInt8] = Array("{}".utf8)
         var engines: [String: HTTPEngine] = [:]
         var admin: AdminServer?
+        /// The self-signed default certificate of the state directory, once read or made.
+        var selfSigned: TLSCertificate?
     }
 
     public init(
@@ -155,6 +157,13 @@ public final class PorticoRuntime: ServiceLifecycle.Service, Sendable {
     private func apply(_ plan: Plan) async throws {
         var configurations = PlanApplication.engineConfigurations(plan)
         for className in configurations.keys { configurations[className]?.accessLog = options.accessLog }
+        for (className, configuration) in configurations
+        where configuration.listeners.contains(where: { $0.kind == .https }) && configuration.certificates.isEmpty
+            && configuration.defaultCertificate == nil
+        {
+            // Without a state directory the engine uses the process's own self-signed certificate.
+            configurations[className]?.defaultCertificate = self.storedSelfSignedCertificate()
+        }
         var engines = state.withLockedValue { $0.engines }
         for (className, engine) in engines where configurations[className] == nil {
             await engine.shutdown(gracePeriod: options.drainTimeout)
@@ -199,6 +208,27 @@ public final class PorticoRuntime: ServiceLifecycle.Service, Sendable {
             $0.planJSON = json
         }
         recordGauges(plan)
+    }
+
+    /// The state directory's self-signed default certificate (read or made once, then kept
+    /// in memory until it nears its end); nil without a state directory, or when it cannot be
+    /// written (the engine then uses a self-signed certificate of this process).
+    private func storedSelfSignedCertificate() -> TLSCertificate? {
+        guard let path = options.stateDirectory else { return nil }
+        if let kept = state.withLockedValue({ $0.selfSigned }), SelfSignedCertificate.problem(with: kept) == nil {
+            return kept
+        }
+        do {
+            let certificate = try StoredDefaultCertificate.load(from: StateDirectory(path: path), logger: logger)
+            state.withLockedValue { $0.selfSigned = certificate }
+            return certificate
+        } catch {
+            logger.error(
+                "cannot keep the self-signed default certificate in the state directory; this process makes its own",
+                metadata: ["error": "\(error)"]
+            )
+            return nil
+        }
     }
 
     private static func encode(_ plan: Plan) -> [UInt8] {

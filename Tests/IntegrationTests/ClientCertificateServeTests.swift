@@ -114,4 +114,132 @@ import Testing
         #expect(response.headers["x-seen-ssl-client-verify"] == nil)
         #expect(serve.terminate() == 0, "\(serve.log)")
     }
+
+    /// A root CA, an intermediate it signed, and client certificates of the intermediate
+    /// (one for client authentication, one for server authentication only), made by openssl.
+    struct ChainPKI {
+        let directory: URL
+        func file(_ name: String) -> URL { self.directory.appendingPathComponent(name) }
+        func text(_ name: String) -> String { (try? String(contentsOf: self.file(name), encoding: .utf8)) ?? "" }
+
+        init() throws {
+            self.directory = FileManager.default.temporaryDirectory
+                .appendingPathComponent("portico-chain-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+            try "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n".write(
+                to: self.file("ca.ext"),
+                atomically: true,
+                encoding: .utf8
+            )
+            try "extendedKeyUsage=clientAuth\n".write(to: self.file("client.ext"), atomically: true, encoding: .utf8)
+            try "extendedKeyUsage=serverAuth\n".write(to: self.file("server.ext"), atomically: true, encoding: .utf8)
+            try self.openssl([
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", self.file("root.key").path, "-out", self.file("root.crt").path,
+                "-days", "30", "-subj", "/CN=root",
+            ])
+            try self.issue("intermediate", by: "root", extensions: "ca.ext")
+            try self.issue("client", by: "intermediate", extensions: "client.ext")
+            try self.issue("server-only", by: "intermediate", extensions: "server.ext")
+            // What a client presents: its certificate followed by the intermediate.
+            for name in ["client", "server-only"] {
+                try (self.text("\(name).crt") + self.text("intermediate.crt")).write(
+                    to: self.file("\(name)-chain.crt"),
+                    atomically: true,
+                    encoding: .utf8
+                )
+            }
+        }
+
+        private func issue(_ name: String, by issuer: String, extensions: String) throws {
+            try self.openssl([
+                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", self.file("\(name).key").path, "-out", self.file("\(name).csr").path, "-subj", "/CN=\(name)",
+            ])
+            try self.openssl([
+                "x509", "-req", "-in", self.file("\(name).csr").path,
+                "-CA", self.file("\(issuer).crt").path, "-CAkey", self.file("\(issuer).key").path, "-CAcreateserial",
+                "-out", self.file("\(name).crt").path, "-days", "30", "-extfile", self.file(extensions).path,
+            ])
+        }
+
+        private func openssl(_ arguments: [String]) throws {
+            let result = try ChildProcess.run(["openssl"] + arguments)
+            guard result.status == 0 else { throw ChildProcess.ChildError.spawn("openssl", result.status) }
+        }
+
+        func remove() { try? FileManager.default.removeItem(at: self.directory) }
+    }
+
+    /// `auth-tls-verify-depth` through `portico serve`: ca.crt holds the root, the client
+    /// presents its certificate and the intermediate.
+    @Test func enforcesVerifyDepth() async throws {
+        let upstream = try await TestUpstream(name: "app")
+        defer { Task { await upstream.close() } }
+        let pki = try ChainPKI()
+        defer { pki.remove() }
+        let (http, https, admin) = (freePort(), freePort(), freePort())
+        let certificate = try makeCertificate(names: ["app.example.test"])
+        func files(depth: String?) -> [String: String] {
+            var files = ServeTests.manifests(
+                http: http,
+                https: https,
+                upstream: upstream.port,
+                certificate: certificate
+            )
+            files["app.yaml"] = files["app.yaml"]!.replacingOccurrences(
+                of: "annotations: {nginx.ingress.kubernetes.io/ssl-redirect: \"false\"}",
+                with: """
+                    annotations:
+                        nginx.ingress.kubernetes.io/ssl-redirect: "false"
+                        nginx.ingress.kubernetes.io/auth-tls-verify-client: "on"
+                        nginx.ingress.kubernetes.io/auth-tls-secret: default/client-ca
+                    """ + (depth.map { "\n    nginx.ingress.kubernetes.io/auth-tls-verify-depth: \"\($0)\"" } ?? "")
+            )
+            files["ca.yaml"] = """
+                apiVersion: v1
+                kind: Secret
+                metadata: {name: client-ca}
+                stringData:
+                  ca.crt: |
+                \(ServeTests.indent(pki.text("root.crt"), 4))
+                """
+            return files
+        }
+        let directory = try ManifestDirectory(files(depth: nil))
+        let check = try PorticoProcess.run(["check", directory.path])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+        let serve = try ServeProcess(arguments: [directory.path], adminPort: admin)
+        try serve.waitUntilReady()
+
+        func get(_ chain: String, key: String) throws -> Int {
+            try Curl.get(
+                "https://app.example.test:\(https)/x",
+                [
+                    "--resolve", "app.example.test:\(https):127.0.0.1",
+                    "--cert", pki.file(chain).path, "--key", pki.file(key).path,
+                ]
+            ).status
+        }
+
+        // The default depth 1: only certificates signed by the root itself.
+        #expect(try get("client-chain.crt", key: "client.key") == 0, "\(serve.log)")
+        #expect(serve.log.contains("client certificate refused"), "\(serve.log)")
+        #expect(serve.log.contains("auth-tls-verify-depth 1"), "\(serve.log)")
+
+        for (name, text) in files(depth: "2") { try directory.write(name, text) }
+        #expect(serve.waitForLog("reason=manifest files changed"), "\(serve.log)")
+        var status = 0
+        for _ in 0..<50 {
+            status = try get("client-chain.crt", key: "client.key")
+            if status == 200 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(status == 200, "\(serve.log)")
+        // Depth allows it, but the certificate is for servers only.
+        #expect(try get("server-only-chain.crt", key: "server-only.key") == 0)
+        // The intermediate is not in ca.crt: a client that does not send it has no chain.
+        #expect(try get("client.crt", key: "client.key") == 0)
+        #expect(serve.terminate() == 0, "\(serve.log)")
+    }
 }

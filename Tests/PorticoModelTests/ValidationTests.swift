@@ -441,10 +441,10 @@ extension String {
         """
     }
 
-    @Test func httpsFrontWithoutAnyCertificateIsAnError() {
+    @Test func httpsFrontWithoutAnyCertificateServesTheSelfSignedOne() {
         #expect(
             messages(load(front())) == [
-                "error: Service default/front: an https port needs a certificate: add a tls section to an Ingress of class \"portico\" or set portico.dev/default-certificate"
+                "warning: Service default/front: no certificate for the https port: it serves a self-signed \"Portico Default Certificate\" made at start (kept in the state directory when there is one), which clients do not trust; add a tls section to an Ingress of class \"portico\" or set portico.dev/default-certificate"
             ]
         )
     }

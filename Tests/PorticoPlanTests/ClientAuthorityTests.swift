@@ -3,7 +3,13 @@ import PorticoPlan
 import Testing
 
 @Suite struct ClientAuthorityTests {
-    private static func ingress(_ name: String, host: String?, ca: String, timestamp: String) -> String {
+    private static func ingress(
+        _ name: String,
+        host: String?,
+        ca: String,
+        timestamp: String,
+        depth: Int? = nil
+    ) -> String {
         """
         apiVersion: networking.k8s.io/v1
         kind: Ingress
@@ -12,7 +18,7 @@ import Testing
           creationTimestamp: "\(timestamp)"
           annotations:
             nginx.ingress.kubernetes.io/auth-tls-verify-client: "on"
-            nginx.ingress.kubernetes.io/auth-tls-secret: default/\(ca)
+            nginx.ingress.kubernetes.io/auth-tls-secret: default/\(ca)\(depth.map { "\n    nginx.ingress.kubernetes.io/auth-tls-verify-depth: \"\($0)\"" } ?? "")
         spec:
           ingressClassName: nginx
           rules:
@@ -63,6 +69,26 @@ import Testing
         // The route names the same authority the TLS context is built for.
         let route = plan.routeTables["nginx"]?.lookup(host: "a.example.com", path: "/one")
         #expect(route.flatMap { $0.policy.clientCertificate.map(ClientAuthority.id(of:)) } == authorities.first?.id)
+    }
+
+    @Test func theDepthIsPartOfTheAuthority() {
+        let plan = self.plan([
+            Self.ingress("deep", host: "a.example.com", ca: "ca-one", timestamp: "2024-01-01T00:00:00Z", depth: 2),
+            Self.ingress("flat", host: "b.example.com", ca: "ca-one", timestamp: "2025-01-01T00:00:00Z"),
+            Self.ingress("same", host: "a.example.com", ca: "ca-one", timestamp: "2025-06-01T00:00:00Z"),
+        ])
+        let authorities = plan.clientAuthorities["nginx"] ?? []
+        #expect(authorities.map(\.depth) == [2, 1, 1])
+        // Same CA, another depth: a connection verified for one must not pass for the other.
+        #expect(authorities[0].id != authorities[1].id)
+        let route = plan.routeTables["nginx"]?.lookup(host: "a.example.com", path: "/deep")
+        #expect(route.flatMap { $0.policy.clientCertificate.map(ClientAuthority.id(of:)) } == authorities[0].id)
+        #expect(
+            plan.diagnostics.map(\.message).contains {
+                $0.contains("already verifies client certificates with default/ca-one at auth-tls-verify-depth 2")
+            },
+            "\(plan.diagnostics)"
+        )
     }
 
     @Test func conflictingAuthoritiesOnOneHostAndHostlessRulesAreReported() {
