@@ -10,7 +10,7 @@ final class ServeProcess {
     init(arguments: [String], adminPort: Int) throws {
         self.adminPort = adminPort
         logURL = FileManager.default.temporaryDirectory.appendingPathComponent("portico-serve-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         process = try ChildProcess(
             [PorticoProcess.binary.path, "serve"] + arguments + ["--admin", "127.0.0.1:\(adminPort)"],
             stdout: .file(logURL.path),

@@ -169,7 +169,7 @@ final class VIPNode {
                 """
         ])
         logURL = FileManager.default.temporaryDirectory.appendingPathComponent("portico-vip-\(lab.suffix)-\(name).log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
     }
 
     deinit {
