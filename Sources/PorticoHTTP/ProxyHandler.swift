@@ -113,6 +113,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     private var inbound: ByteBuffer?
     private var decoder: HTTP1RequestDecoder
     private var encoder = HTTP1Encoder()
+    /// An encoded response head not written yet (see ``emit(_:flush:)``).
+    private var heldHead: ByteBuffer?
     /// The current request is a HEAD: its response has no body.
     private var answeringHEAD = false
     /// Plain-HTTP connections: until the first bytes show whether they are the HTTP/2
@@ -906,7 +908,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     }
 
     func upstreamReadComplete() {
-        self.context.flush()
+        self.flushDownstream()
     }
 
     func upstreamClosed(failure: (any Error)?) {
@@ -980,7 +982,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         upstream.owner = nil
         // Removing this handler clears `self.context`.
         let context = self.context!
-        context.flush()
+        self.flushDownstream()
         let (downstreamSide, upstreamSide) = TunnelHandler.pair()
         do {
             let downstream = context.pipeline.syncOperations
@@ -1023,31 +1025,61 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         } else {
             switch part {
             case .head(let head):
+                self.writeHeldHead(context)
                 var buffer = context.channel.allocator.buffer(capacity: 512)
                 self.encoder.writeResponseHead(head, answeringHEAD: self.answeringHEAD, into: &buffer)
-                context.write(self.wrapOutboundOut(buffer), promise: nil)
+                // Held until the body's first part (or a flush): a small body then goes out in
+                // the same buffer, one write and, over TLS, one record instead of two.
+                self.heldHead = buffer
             case .body(.byteBuffer(let body)):
                 guard self.encoder.writesBody else { break }
-                if let prefix = self.encoder.chunkPrefix(for: body.readableBytes, allocator: context.channel.allocator)
-                {
-                    context.write(self.wrapOutboundOut(prefix), promise: nil)
+                let prefix = self.encoder.chunkPrefix(for: body.readableBytes, allocator: context.channel.allocator)
+                if var head = self.heldHead, body.readableBytes <= Self.coalescedBodyLimit {
+                    self.heldHead = nil
+                    var body = body
+                    head.reserveCapacity(minimumWritableBytes: (prefix?.readableBytes ?? 0) + body.readableBytes)
+                    if var prefix { head.writeBuffer(&prefix) }
+                    head.writeBuffer(&body)
+                    context.write(self.wrapOutboundOut(head), promise: nil)
+                    break
                 }
+                self.writeHeldHead(context)
+                if let prefix { context.write(self.wrapOutboundOut(prefix), promise: nil) }
                 context.write(self.wrapOutboundOut(body), promise: nil)
             case .body(.fileRegion):
                 preconditionFailure("the proxy never writes file regions")
             case .end(let trailers):
+                self.writeHeldHead(context)
                 if let end = self.encoder.end(trailers: trailers, allocator: context.channel.allocator) {
                     context.write(self.wrapOutboundOut(end), promise: nil)
                 }
             }
         }
-        if flush { context.flush() }
+        if flush { self.flushDownstream() }
+    }
+
+    /// Bodies up to this size are copied behind their head (one write); larger ones are
+    /// written as they are, after it.
+    private static let coalescedBodyLimit = 16 * 1024
+
+    /// Writes the response head held back by ``emit(_:flush:)``, if any.
+    private func writeHeldHead(_ context: ChannelHandlerContext) {
+        guard let head = self.heldHead else { return }
+        self.heldHead = nil
+        context.write(self.wrapOutboundOut(head), promise: nil)
+    }
+
+    /// Flushes the downstream connection, the held head included.
+    private func flushDownstream() {
+        guard let context = self.context else { return }
+        self.writeHeldHead(context)
+        context.flush()
     }
 
     private func exchangeFinished() {
         if self.closeAfterResponse {
             self.phase = .closing
-            self.context.flush()
+            self.flushDownstream()
             self.context.close(promise: nil)
         } else {
             self.enterIdle()
@@ -1139,6 +1171,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             return
         }
         self.emit(part)
+        self.writeHeldHead(context)
         // An empty write completes once everything before it was flushed.
         context.writeAndFlush(self.wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated()
             .whenComplete { _ in
