@@ -4,54 +4,9 @@ import Testing
 /// An HTTPS front with no certificate at all: `check` says what will be served, and `serve`
 /// serves the same self-signed certificate across a reload and a restart with one state directory.
 @Suite(.serialized) struct SelfSignedDefaultServeTests {
+    /// The front, an app and an Ingress without any TLS section or Secret.
     static func manifests(http: Int, https: Int, upstream: Int, route: String = "/") -> [String: String] {
-        [
-            "front.yaml": """
-            apiVersion: networking.k8s.io/v1
-            kind: IngressClass
-            metadata: {name: portico}
-            spec: {controller: portico.dev/ingress}
-            ---
-            apiVersion: v1
-            kind: Service
-            metadata:
-              name: front
-              annotations:
-                portico.dev/ingress-class: portico
-                metallb.io/loadBalancerIPs: 127.0.0.1
-            spec:
-              type: LoadBalancer
-              ports:
-              - {name: http, port: \(http)}
-              - {name: https, port: \(https)}
-            """,
-            "app.yaml": """
-            apiVersion: v1
-            kind: Service
-            metadata: {name: app}
-            spec: {ports: [{name: web, port: 80}]}
-            ---
-            apiVersion: discovery.k8s.io/v1
-            kind: EndpointSlice
-            metadata:
-              name: app-1
-              labels: {kubernetes.io/service-name: app}
-            addressType: IPv4
-            endpoints: [{addresses: [127.0.0.1]}]
-            ports: [{name: web, port: \(upstream)}]
-            ---
-            apiVersion: networking.k8s.io/v1
-            kind: Ingress
-            metadata: {name: app}
-            spec:
-              ingressClassName: portico
-              rules:
-              - host: app.example.test
-                http:
-                  paths:
-                  - {path: \(route), pathType: Prefix, backend: {service: {name: app, port: {name: web}}}}
-            """,
-        ]
+        ServeTests.manifests(http: http, https: https, upstream: upstream, certificate: nil, route: route)
     }
 
     /// Subject and SHA-256 fingerprint of the certificate served on `port`, read by openssl.

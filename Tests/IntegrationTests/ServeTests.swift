@@ -13,12 +13,30 @@ import Testing
         http: Int,
         https: Int,
         upstream: Int,
-        certificate: (String, String),
+        certificate: (String, String)?,
         route: String = "/"
     )
         -> [String: String]
     {
-        [
+        // Without a certificate the https port serves Portico's self-signed default.
+        let secret =
+            certificate.map {
+                """
+
+                ---
+                apiVersion: v1
+                kind: Secret
+                metadata: {name: app-tls}
+                type: kubernetes.io/tls
+                stringData:
+                  tls.crt: |
+                \(indent($0.0, 4))
+                  tls.key: |
+                \(indent($0.1, 4))
+                """
+            } ?? ""
+        let tls = certificate == nil ? "" : "\n  tls: [{hosts: [app.example.test], secretName: app-tls}]"
+        return [
             "front.yaml": """
             apiVersion: networking.k8s.io/v1
             kind: IngressClass
@@ -56,17 +74,7 @@ import Testing
             apiVersion: v1
             kind: Service
             metadata: {name: empty}
-            spec: {ports: [{name: web, port: 80}]}
-            ---
-            apiVersion: v1
-            kind: Secret
-            metadata: {name: app-tls}
-            type: kubernetes.io/tls
-            stringData:
-              tls.crt: |
-            \(indent(certificate.0, 4))
-              tls.key: |
-            \(indent(certificate.1, 4))
+            spec: {ports: [{name: web, port: 80}]}\(secret)
             ---
             apiVersion: networking.k8s.io/v1
             kind: Ingress
@@ -74,8 +82,7 @@ import Testing
               name: app
               annotations: {nginx.ingress.kubernetes.io/ssl-redirect: "false"}
             spec:
-              ingressClassName: portico
-              tls: [{hosts: [app.example.test], secretName: app-tls}]
+              ingressClassName: portico\(tls)
               rules:
               - host: app.example.test
                 http:
