@@ -4,36 +4,43 @@ import Testing
 /// ingress-nginx's auth-tls annotations through `portico serve`, with curl presenting (or not)
 /// a client certificate made by openssl.
 @Suite(.serialized) struct ClientCertificateServeTests {
-    /// A CA and a client certificate it signed, plus a client certificate of an unrelated CA.
-    struct ClientPKI {
+    /// Certificates made by the openssl command in a temporary directory (EC P-256, 30 days).
+    struct OpenSSLPKI {
         let directory: URL
-        var caPEM: String { (try? String(contentsOf: self.file("ca.crt"), encoding: .utf8)) ?? "" }
         func file(_ name: String) -> URL { self.directory.appendingPathComponent(name) }
+        func text(_ name: String) -> String { (try? String(contentsOf: self.file(name), encoding: .utf8)) ?? "" }
 
-        init() throws {
+        init(_ prefix: String) throws {
             self.directory = FileManager.default.temporaryDirectory
-                .appendingPathComponent("portico-pki-\(UUID().uuidString)")
+                .appendingPathComponent("portico-\(prefix)-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
-            try "extendedKeyUsage=clientAuth\n".write(to: self.file("ext"), atomically: true, encoding: .utf8)
-            for name in ["ca", "other-ca"] {
-                try self.openssl([
-                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-keyout", self.file("\(name).key").path, "-out", self.file("\(name).crt").path,
-                    "-days", "30", "-subj", "/CN=\(name)",
-                ])
-            }
-            for (client, ca) in [("client", "ca"), ("stranger", "other-ca")] {
-                try self.openssl([
-                    "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                    "-keyout", self.file("\(client).key").path, "-out", self.file("\(client).csr").path,
-                    "-subj", "/CN=\(client)",
-                ])
-                try self.openssl([
-                    "x509", "-req", "-in", self.file("\(client).csr").path,
-                    "-CA", self.file("\(ca).crt").path, "-CAkey", self.file("\(ca).key").path, "-CAcreateserial",
-                    "-out", self.file("\(client).crt").path, "-days", "30", "-extfile", self.file("ext").path,
-                ])
-            }
+        }
+
+        /// Writes a file: an extensions file for ``issue(_:by:extensions:)``, a chain.
+        func write(_ name: String, _ text: String) throws {
+            try text.write(to: self.file(name), atomically: true, encoding: .utf8)
+        }
+
+        /// `name.crt` and `name.key`: a self-signed CA.
+        func root(_ name: String) throws {
+            try self.openssl([
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", self.file("\(name).key").path, "-out", self.file("\(name).crt").path,
+                "-days", "30", "-subj", "/CN=\(name)",
+            ])
+        }
+
+        /// `name.crt` and `name.key`, signed by `issuer` with the extensions file given.
+        func issue(_ name: String, by issuer: String, extensions: String) throws {
+            try self.openssl([
+                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", self.file("\(name).key").path, "-out", self.file("\(name).csr").path, "-subj", "/CN=\(name)",
+            ])
+            try self.openssl([
+                "x509", "-req", "-in", self.file("\(name).csr").path,
+                "-CA", self.file("\(issuer).crt").path, "-CAkey", self.file("\(issuer).key").path, "-CAcreateserial",
+                "-out", self.file("\(name).crt").path, "-days", "30", "-extfile", self.file(extensions).path,
+            ])
         }
 
         private func openssl(_ arguments: [String]) throws {
@@ -44,10 +51,21 @@ import Testing
         func remove() { try? FileManager.default.removeItem(at: self.directory) }
     }
 
+    /// A CA and a client certificate it signed, plus a client certificate of an unrelated CA.
+    static func clientPKI() throws -> OpenSSLPKI {
+        let pki = try OpenSSLPKI("pki")
+        try pki.write("ext", "extendedKeyUsage=clientAuth\n")
+        for name in ["ca", "other-ca"] { try pki.root(name) }
+        for (client, ca) in [("client", "ca"), ("stranger", "other-ca")] {
+            try pki.issue(client, by: ca, extensions: "ext")
+        }
+        return pki
+    }
+
     @Test func verifiesClientCertificatesPerHost() async throws {
         let upstream = try await TestUpstream(name: "app")
         defer { Task { await upstream.close() } }
-        let pki = try ClientPKI()
+        let pki = try Self.clientPKI()
         defer { pki.remove() }
         let (http, https, admin) = (freePort(), freePort(), freePort())
         var files = ServeTests.manifests(
@@ -71,7 +89,7 @@ import Testing
             metadata: {name: client-ca}
             stringData:
               ca.crt: |
-            \(ServeTests.indent(pki.caPEM, 4))
+            \(ServeTests.indent(pki.text("ca.crt"), 4))
             ---
             apiVersion: networking.k8s.io/v1
             kind: Ingress
@@ -116,59 +134,21 @@ import Testing
     }
 
     /// A root CA, an intermediate it signed, and client certificates of the intermediate
-    /// (one for client authentication, one for server authentication only), made by openssl.
-    struct ChainPKI {
-        let directory: URL
-        func file(_ name: String) -> URL { self.directory.appendingPathComponent(name) }
-        func text(_ name: String) -> String { (try? String(contentsOf: self.file(name), encoding: .utf8)) ?? "" }
-
-        init() throws {
-            self.directory = FileManager.default.temporaryDirectory
-                .appendingPathComponent("portico-chain-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
-            try "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n".write(
-                to: self.file("ca.ext"),
-                atomically: true,
-                encoding: .utf8
-            )
-            try "extendedKeyUsage=clientAuth\n".write(to: self.file("client.ext"), atomically: true, encoding: .utf8)
-            try "extendedKeyUsage=serverAuth\n".write(to: self.file("server.ext"), atomically: true, encoding: .utf8)
-            try self.openssl([
-                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                "-keyout", self.file("root.key").path, "-out", self.file("root.crt").path,
-                "-days", "30", "-subj", "/CN=root",
-            ])
-            try self.issue("intermediate", by: "root", extensions: "ca.ext")
-            try self.issue("client", by: "intermediate", extensions: "client.ext")
-            try self.issue("server-only", by: "intermediate", extensions: "server.ext")
-            // What a client presents: its certificate followed by the intermediate.
-            for name in ["client", "server-only"] {
-                try (self.text("\(name).crt") + self.text("intermediate.crt")).write(
-                    to: self.file("\(name)-chain.crt"),
-                    atomically: true,
-                    encoding: .utf8
-                )
-            }
+    /// (one for client authentication, one for server authentication only), made by openssl;
+    /// `NAME-chain.crt` is what a client presents: its certificate, then the intermediate.
+    static func chainPKI() throws -> OpenSSLPKI {
+        let pki = try OpenSSLPKI("chain")
+        try pki.write("ca.ext", "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
+        try pki.write("client.ext", "extendedKeyUsage=clientAuth\n")
+        try pki.write("server.ext", "extendedKeyUsage=serverAuth\n")
+        try pki.root("root")
+        try pki.issue("intermediate", by: "root", extensions: "ca.ext")
+        try pki.issue("client", by: "intermediate", extensions: "client.ext")
+        try pki.issue("server-only", by: "intermediate", extensions: "server.ext")
+        for name in ["client", "server-only"] {
+            try pki.write("\(name)-chain.crt", pki.text("\(name).crt") + pki.text("intermediate.crt"))
         }
-
-        private func issue(_ name: String, by issuer: String, extensions: String) throws {
-            try self.openssl([
-                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                "-keyout", self.file("\(name).key").path, "-out", self.file("\(name).csr").path, "-subj", "/CN=\(name)",
-            ])
-            try self.openssl([
-                "x509", "-req", "-in", self.file("\(name).csr").path,
-                "-CA", self.file("\(issuer).crt").path, "-CAkey", self.file("\(issuer).key").path, "-CAcreateserial",
-                "-out", self.file("\(name).crt").path, "-days", "30", "-extfile", self.file(extensions).path,
-            ])
-        }
-
-        private func openssl(_ arguments: [String]) throws {
-            let result = try ChildProcess.run(["openssl"] + arguments)
-            guard result.status == 0 else { throw ChildProcess.ChildError.spawn("openssl", result.status) }
-        }
-
-        func remove() { try? FileManager.default.removeItem(at: self.directory) }
+        return pki
     }
 
     /// `auth-tls-verify-depth` through `portico serve`: ca.crt holds the root, the client
@@ -176,7 +156,7 @@ import Testing
     @Test func enforcesVerifyDepth() async throws {
         let upstream = try await TestUpstream(name: "app")
         defer { Task { await upstream.close() } }
-        let pki = try ChainPKI()
+        let pki = try Self.chainPKI()
         defer { pki.remove() }
         let (http, https, admin) = (freePort(), freePort(), freePort())
         let certificate = try makeCertificate(names: ["app.example.test"])
