@@ -62,18 +62,17 @@ import Testing
         return pki
     }
 
-    @Test func verifiesClientCertificatesPerHost() async throws {
-        let upstream = try await TestUpstream(name: "app")
-        defer { Task { await upstream.close() } }
-        let pki = try Self.clientPKI()
-        defer { pki.remove() }
-        let (http, https, admin) = (freePort(), freePort(), freePort())
-        var files = ServeTests.manifests(
-            http: http,
-            https: https,
-            upstream: upstream.port,
-            certificate: try makeCertificate(names: ["app.example.test", "open.example.test"])
-        )
+    /// ServeTests' manifests with `app.example.test` requiring a client certificate of
+    /// `caPEM` (the `client-ca` Secret in `ca.yaml`), optionally with a verify depth.
+    static func manifests(
+        http: Int,
+        https: Int,
+        upstream: Int,
+        certificate: (String, String),
+        caPEM: String,
+        depth: String? = nil
+    ) -> [String: String] {
+        var files = ServeTests.manifests(http: http, https: https, upstream: upstream, certificate: certificate)
         files["app.yaml"] = files["app.yaml"]!.replacingOccurrences(
             of: "annotations: {nginx.ingress.kubernetes.io/ssl-redirect: \"false\"}",
             with: """
@@ -81,7 +80,7 @@ import Testing
                     nginx.ingress.kubernetes.io/ssl-redirect: "false"
                     nginx.ingress.kubernetes.io/auth-tls-verify-client: "on"
                     nginx.ingress.kubernetes.io/auth-tls-secret: default/client-ca
-                """
+                """ + (depth.map { "\n    nginx.ingress.kubernetes.io/auth-tls-verify-depth: \"\($0)\"" } ?? "")
         )
         files["ca.yaml"] = """
             apiVersion: v1
@@ -89,7 +88,26 @@ import Testing
             metadata: {name: client-ca}
             stringData:
               ca.crt: |
-            \(ServeTests.indent(pki.text("ca.crt"), 4))
+            \(ServeTests.indent(caPEM, 4))
+            """
+        return files
+    }
+
+    @Test func verifiesClientCertificatesPerHost() async throws {
+        let upstream = try await TestUpstream(name: "app")
+        defer { Task { await upstream.close() } }
+        let pki = try Self.clientPKI()
+        defer { pki.remove() }
+        let (http, https, admin) = (freePort(), freePort(), freePort())
+        var files = Self.manifests(
+            http: http,
+            https: https,
+            upstream: upstream.port,
+            certificate: try makeCertificate(names: ["app.example.test", "open.example.test"]),
+            caPEM: pki.text("ca.crt")
+        )
+        files["ca.yaml"]! += """
+
             ---
             apiVersion: networking.k8s.io/v1
             kind: Ingress
@@ -161,30 +179,14 @@ import Testing
         let (http, https, admin) = (freePort(), freePort(), freePort())
         let certificate = try makeCertificate(names: ["app.example.test"])
         func files(depth: String?) -> [String: String] {
-            var files = ServeTests.manifests(
+            Self.manifests(
                 http: http,
                 https: https,
                 upstream: upstream.port,
-                certificate: certificate
+                certificate: certificate,
+                caPEM: pki.text("root.crt"),
+                depth: depth
             )
-            files["app.yaml"] = files["app.yaml"]!.replacingOccurrences(
-                of: "annotations: {nginx.ingress.kubernetes.io/ssl-redirect: \"false\"}",
-                with: """
-                    annotations:
-                        nginx.ingress.kubernetes.io/ssl-redirect: "false"
-                        nginx.ingress.kubernetes.io/auth-tls-verify-client: "on"
-                        nginx.ingress.kubernetes.io/auth-tls-secret: default/client-ca
-                    """ + (depth.map { "\n    nginx.ingress.kubernetes.io/auth-tls-verify-depth: \"\($0)\"" } ?? "")
-            )
-            files["ca.yaml"] = """
-                apiVersion: v1
-                kind: Secret
-                metadata: {name: client-ca}
-                stringData:
-                  ca.crt: |
-                \(ServeTests.indent(pki.text("root.crt"), 4))
-                """
-            return files
         }
         let directory = try ManifestDirectory(files(depth: nil))
         let check = try PorticoProcess.run(["check", directory.path])
