@@ -64,8 +64,9 @@ extension PorticoHTTPEngineTests {
             )
         }
 
-        /// A GET over TLS with `serverName` as SNI and `host` as Host, optionally presenting a certificate.
-        private func get(
+        /// A GET over TLS with `serverName` as SNI and `host` as Host, optionally presenting a
+        /// certificate (a PEM chain and its key). Also used by ``ClientChainTests``.
+        static func get(
             _ port: Int?,
             serverName: String,
             host: String? = nil,
@@ -104,16 +105,16 @@ extension PorticoHTTPEngineTests {
             let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
             defer { Task { await upstream.stop() } }
             try await TestSupport.withEngine(self.configuration(upstream)) { _, ports in
-                let accepted = try await self.get(ports[.https], serverName: "a.example.com", certificate: Self.client1)
+                let accepted = try await Self.get(ports[.https], serverName: "a.example.com", certificate: Self.client1)
                 #expect(accepted.status == 200)
                 #expect(accepted.body.contains("\nssl-client-verify: SUCCESS\n"))
 
                 // No certificate, or one from another CA: the handshake fails, nothing reaches the upstream.
                 await #expect(throws: (any Error).self) {
-                    _ = try await self.get(ports[.https], serverName: "a.example.com")
+                    _ = try await Self.get(ports[.https], serverName: "a.example.com")
                 }
                 await #expect(throws: (any Error).self) {
-                    _ = try await self.get(ports[.https], serverName: "a.example.com", certificate: Self.client2)
+                    _ = try await Self.get(ports[.https], serverName: "a.example.com", certificate: Self.client2)
                 }
             }
         }
@@ -123,7 +124,7 @@ extension PorticoHTTPEngineTests {
             defer { Task { await upstream.stop() } }
             try await TestSupport.withEngine(self.configuration(upstream)) { _, ports in
                 // SNI of an unprotected host, Host of the protected one: no certificate was asked for.
-                let misdirected = try await self.get(
+                let misdirected = try await Self.get(
                     ports[.https],
                     serverName: "open.wild.example.com",
                     host: "a.example.com"
@@ -131,7 +132,7 @@ extension PorticoHTTPEngineTests {
                 #expect(misdirected.status == 421)
                 #expect(misdirected.body.contains("needs a client certificate"))
                 // Even with a certificate of the right CA presented on the optional host's context.
-                let crossed = try await self.get(
+                let crossed = try await Self.get(
                     ports[.https],
                     serverName: "opt.wild.example.com",
                     host: "a.example.com",
@@ -144,7 +145,7 @@ extension PorticoHTTPEngineTests {
                 #expect(try await client.readResponse().status == 403)
                 await client.close()
                 // Unprotected hosts on the same listener are unaffected.
-                let open = try await self.get(ports[.https], serverName: "open.wild.example.com")
+                let open = try await Self.get(ports[.https], serverName: "open.wild.example.com")
                 #expect(open.status == 200)
                 #expect(!open.body.contains("ssl-client-verify"))
             }
@@ -154,7 +155,7 @@ extension PorticoHTTPEngineTests {
             let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
             defer { Task { await upstream.stop() } }
             try await TestSupport.withEngine(self.configuration(upstream)) { _, ports in
-                let with = try await self.get(
+                let with = try await Self.get(
                     ports[.https],
                     serverName: "opt.wild.example.com",
                     certificate: Self.client1
@@ -162,7 +163,7 @@ extension PorticoHTTPEngineTests {
                 #expect(with.status == 200)
                 #expect(with.body.contains("\nssl-client-verify: SUCCESS\n"))
                 // Without a certificate; a client's own ssl-client-verify header is replaced.
-                let without = try await self.get(
+                let without = try await Self.get(
                     ports[.https],
                     serverName: "opt.wild.example.com",
                     extraHeaders: "ssl-client-verify: SUCCESS\r\n"
@@ -172,7 +173,7 @@ extension PorticoHTTPEngineTests {
                 #expect(!without.body.contains("ssl-client-verify: SUCCESS"))
                 // A certificate of another CA is still refused when presented.
                 await #expect(throws: (any Error).self) {
-                    _ = try await self.get(ports[.https], serverName: "opt.wild.example.com", certificate: Self.client2)
+                    _ = try await Self.get(ports[.https], serverName: "opt.wild.example.com", certificate: Self.client2)
                 }
             }
         }

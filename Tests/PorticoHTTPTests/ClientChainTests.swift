@@ -51,29 +51,7 @@ extension PorticoHTTPEngineTests {
 
         /// A GET for a.example.com presenting `certificate` (a chain and its key), or none.
         private func get(_ port: Int?, _ certificate: (chain: String, key: String)?) async throws -> TestResponse {
-            var tls = TLSConfiguration.makeClientConfiguration()
-            tls.certificateVerification = .none
-            tls.applicationProtocols = ["http/1.1"]
-            if let certificate {
-                let chain = try NIOSSLCertificate.fromPEMBytes(Array(certificate.chain.utf8))
-                tls.certificateChain = chain.map { .certificate($0) }
-                tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(certificate.key.utf8), format: .pem))
-            }
-            let client = try await RawClient.connect(
-                port: port!,
-                group: TestSupport.group,
-                tls: try NIOSSLContext(configuration: tls),
-                serverName: "a.example.com"
-            )
-            do {
-                try await client.send("GET /who HTTP/1.1\r\nHost: a.example.com\r\n\r\n")
-                let response = try await client.readResponse()
-                await client.close()
-                return response
-            } catch {
-                await client.close()
-                throw error
-            }
+            try await ClientCertificateTests.get(port, serverName: "a.example.com", certificate: certificate)
         }
 
         /// Whether the request got through with a verified certificate (the handshake was refused otherwise).
