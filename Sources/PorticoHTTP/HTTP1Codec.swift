@@ -91,7 +91,7 @@ private enum ByteClass {
 }
 
 /// Scans one head (start line + fields + empty line) out of `bytes`; shared by both decoders.
-struct HeadScanner {
+private struct HeadScanner {
     /// A parsed head: the start line's bytes and the fields.
     struct Head {
         var startLine: Range<Int>

@@ -197,8 +197,8 @@ extension HTTPHeaders {
         if connection.namesHeaders {
             // Rare: read the names before the Connection fields go.
             var named: [String] = []
-            for value in self[canonicalForm: "connection"] {
-                String(value).forEachListElement { token in
+            for value in self["connection"] {
+                value.forEachListElement { token in
                     if ConnectionOptions.namesHeader(token) { named.append(token.lowercased()) }
                 }
             }

@@ -207,13 +207,12 @@ public struct RouteTable<Target: Sendable>: Sendable {
         return table
     }
 
-    /// The target for a request, or nil (answer 404).
+    /// The target for a request, or nil (answer 404). Inlinable, so callers get it specialised
+    /// for their target type (no generic metadata or witness copies on the request path).
     /// - Parameters:
     ///   - host: the raw `Host` header or `:authority` (a port is stripped, case is folded);
     ///     nil when the request has none.
     ///   - path: the request target's path; a query string is ignored.
-    /// Inlinable, so callers get it specialised for their target type (no generic metadata
-    /// or witness copies on the request path).
     @inlinable
     public func lookup(host: Substring?, path: Substring) -> Target? {
         if let slot = self.index.slot(host: host, path: path) { return self.targets[slot] }
