@@ -353,7 +353,8 @@ public struct HTTPLimits: Sendable {
     public var maxHeaderFieldSize: Int
     /// Largest header section; larger -> 431.
     public var maxHeaderSectionSize: Int
-    /// Idle upstream connections kept per endpoint and event loop.
+    /// Idle upstream connections kept per endpoint and event loop. Up to four times as many
+    /// are kept for about a second after a burst, then closed oldest first.
     public var maxIdleUpstreamConnectionsPerEndpoint: Int
     /// How long an idle upstream connection is kept.
     public var upstreamIdleTimeout: TimeAmount
