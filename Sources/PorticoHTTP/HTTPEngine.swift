@@ -330,26 +330,19 @@ public final class HTTPEngine: Sendable {
         // Responses of many streams finish in one event-loop tick (each from its own upstream
         // read): one flush of the connection for all of them, not one TLS record and one
         // write(2) each.
-        try channel.pipeline.syncOperations.addHandler(FlushCoalescingHandler())
-        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-            mode: .server,
-            connectionConfiguration: connection,
-            streamConfiguration: NIOHTTP2Handler.StreamConfiguration()
-        ) { stream in
-            stream.eventLoop.makeCompletedFuture {
-                let operations = stream.pipeline.syncOperations
-                try operations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                let proxy = ProxyHandler(
-                    core: core,
-                    isTLS: isTLS,
-                    isHTTP2Stream: true,
-                    carried: carried,
-                    tlsFacts: tlsFacts
-                )
-                try operations.addHandler(StreamRequestBridge(proxy))
-                try operations.addHandler(proxy)
-            }
-        }
+        let operations = channel.pipeline.syncOperations
+        try operations.addHandler(FlushCoalescingHandler())
+        // Streams at the frame level (HTTP2ServerConnection.swift), no child channel each.
+        let streams = HTTP2ServerConnection(core: core, isTLS: isTLS, carried: carried, tlsFacts: tlsFacts)
+        try operations.addHandler(
+            NIOHTTP2Handler(
+                mode: .server,
+                frameDelegate: streams,
+                connectionConfiguration: connection,
+                streamConfiguration: NIOHTTP2Handler.StreamConfiguration()
+            )
+        )
+        try operations.addHandler(streams)
     }
 
     private static func configureHTTP1(

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import PorticoRouting
 
 /// The downstream end of one client connection: routes each request, leases an upstream
@@ -13,8 +14,8 @@ import PorticoRouting
 ///
 /// HTTP/1.1 connections: this is the only handler after TLS. It reads raw bytes and decodes
 /// them itself (``HTTP1RequestDecoder``), writes raw bytes (``HTTP1Encoder``). HTTP/2 streams:
-/// a ``StreamRequestBridge`` in front hands it the stream codec's request parts, and it writes
-/// response parts.
+/// not in any pipeline; its ``HTTP2ServerConnection`` hands it request parts and takes its
+/// response parts by method calls.
 final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOScheduledCallbackHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -39,10 +40,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     }
 
     private let core: EngineCore
-    /// One HTTP/2 stream (one request) rather than an HTTP/1.1 connection.
-    private let isHTTP2Stream: Bool
+    /// The HTTP/2 stream (one request) this answers, or `nil` on an HTTP/1.1 connection.
+    private let stream: HTTP2StreamLink?
+    private var isHTTP2Stream: Bool { self.stream != nil }
+    /// An HTTP/2 stream between ``startStream(on:)`` and its end.
+    private var streamIsOpen = false
     private let isTLS: Bool
+    /// HTTP/1.1 connections only.
     private var context: ChannelHandlerContext!
+    private var eventLoop: (any EventLoop)!
+    private let allocator = ByteBufferAllocator()
     private var pool: UpstreamConnectionPool!
     private var forwarding = ForwardingContext(clientAddress: "", trusted: false, scheme: "http", localPort: "")
     /// The peer's address bytes (4 or 16), checked against ``HTTPRoute/allowedSources``;
@@ -124,7 +131,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     private static let http2Preface: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
     private var draining = false
     /// Inside a downstream read burst: upstream writes are flushed at `channelReadComplete`.
-    private var inReadBurst = false
+    private(set) var inReadBurst = false
     // One lazily moved timer per connection.
     private var deadline: NIODeadline?
     private var timer: NIOScheduledCallback?
@@ -135,7 +142,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     init(
         core: EngineCore,
         isTLS: Bool,
-        isHTTP2Stream: Bool = false,
+        stream: HTTP2StreamLink? = nil,
         carried: CarriedClientAddress? = nil,
         tlsFacts: ConnectionTLSFactsBox? = nil,
         switchToHTTP2: ((any Channel) throws -> Void)? = nil
@@ -144,7 +151,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.core = core
         self.carried = carried
         self.tlsFacts = tlsFacts
-        self.isHTTP2Stream = isHTTP2Stream
+        self.stream = stream
         let limits = core.state.limits
         self.decoder = HTTP1RequestDecoder(
             limits: HTTP1HeadLimits(
@@ -156,29 +163,46 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.isTLS = isTLS
     }
 
-    var downstreamIsWritable: Bool { self.context?.channel.isWritable ?? false }
+    var downstreamIsWritable: Bool {
+        if let stream = self.stream { return self.streamIsOpen && stream.connection.isWritable(stream.id) }
+        return self.context?.channel.isWritable ?? false
+    }
+
+    /// Whether the downstream is still there to answer.
+    private var isAttached: Bool { self.stream == nil ? self.context != nil : self.streamIsOpen }
 
     // MARK: Channel events
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.pool = self.core.upstreamPools.pool(for: context.eventLoop)
-        let state = self.core.state
-        self.limits = state.limits
-        self.resolveClient(context: context, state: state)
+        self.attach(to: context.channel)
         self.setDeadline(.now() + self.limits.headerReadTimeout)
     }
 
+    /// An HTTP/2 stream begins: its HEADERS come next.
+    func startStream(on channel: any Channel) {
+        self.streamIsOpen = true
+        self.attach(to: channel)
+    }
+
+    private func attach(to channel: any Channel) {
+        self.eventLoop = channel.eventLoop
+        self.pool = self.core.upstreamPools.pool(for: channel.eventLoop)
+        let state = self.core.state
+        self.limits = state.limits
+        self.resolveClient(channel: channel, state: state)
+    }
+
     /// The client: the PROXY header's source address when one was carried, else the peer.
-    private func resolveClient(context: ChannelHandlerContext, state: EngineState) {
-        let remote = self.carried?.value ?? context.channel.remoteAddress
+    private func resolveClient(channel: any Channel, state: EngineState) {
+        let remote = self.carried?.value ?? channel.remoteAddress
         let bytes = IPAddressRange.bytes(of: remote)
         self.clientBytes = bytes
         self.forwarding = ForwardingContext(
             clientAddress: remote?.ipAddress ?? "",
             trusted: bytes.map { bytes in state.trustedProxies.contains { $0.contains(bytes) } } ?? false,
             scheme: self.isTLS ? "https" : "http",
-            localPort: context.channel.localAddress?.port.map(String.init) ?? ""
+            localPort: channel.localAddress?.port.map(String.init) ?? ""
         )
     }
 
@@ -196,6 +220,18 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.downstreamGone()
+        context.fireChannelInactive()
+    }
+
+    /// The HTTP/2 stream was reset by the client, or its connection closed.
+    func streamClosed() {
+        guard self.streamIsOpen else { return }
+        self.streamIsOpen = false
+        self.downstreamGone()
+    }
+
+    private func downstreamGone() {
         if self.logEntry != nil {
             // The client went away before its response ended (nginx's 499 when nothing was sent).
             if !self.responseStarted { self.logEntry?.status = 499 }
@@ -206,7 +242,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.cancelTimer()
         self.cancelLinger()
         self.dropUpstream()
-        context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -253,7 +288,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         return false
     }
 
-    /// A request part of an HTTP/2 stream (from the ``StreamRequestBridge``).
+    /// A request part of an HTTP/2 stream.
     func receiveStreamPart(_ part: HTTPServerRequestPart) {
         self.inReadBurst = true
         guard !(self.requestEnded && self.isBusy) else { return }
@@ -307,6 +342,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         }
     }
 
+    /// The HTTP/2 connection's read burst that brought this stream parts ended.
+    func streamReadComplete() {
+        self.inReadBurst = false
+        if self.phase == .proxying { self.upstream?.flush() }
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         self.inReadBurst = false
         switch self.phase {
@@ -325,9 +366,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
-            self.upstream?.resumeReading()
+            self.downstreamBecameWritable()
         }
         context.fireChannelWritabilityChanged()
+    }
+
+    func downstreamBecameWritable() {
+        self.upstream?.resumeReading()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -368,22 +413,39 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     }
 
     func read(context: ChannelHandlerContext) {
+        if self.mayReadRequestBody() { context.read() }
+    }
+
+    /// Whether more request bytes may come now; if not, they are asked for (``readDownstream()``)
+    /// once they may: while connecting, while the upstream is not writable, and while a
+    /// pipelined request waits.
+    func mayReadRequestBody() -> Bool {
         if self.inbound != nil && self.requestEnded && self.isBusy {
             // A pipelined request waits undecoded: read no more until it is answered.
             self.downstreamReadPending = true
-            return
+            return false
         }
         switch self.phase {
         case .connecting:
             self.downstreamReadPending = true
+            return false
         case .proxying:
             if let upstream = self.upstream, !upstream.isWritable {
                 self.downstreamReadPending = true
-            } else {
-                context.read()
+                return false
             }
+            return true
         default:
-            context.read()
+            return true
+        }
+    }
+
+    /// Asks for more request bytes (a channel read; on HTTP/2, the stream window held back).
+    private func readDownstream() {
+        if let stream = self.stream {
+            stream.connection.resumeReading(stream.id)
+        } else {
+            self.context?.read()
         }
     }
 
@@ -408,7 +470,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.currentEndpoint = nil
         if self.firstRequest, self.carried?.value != nil, let context = self.context {
             // Plain HTTP: this handler was added before the PROXY header arrived.
-            self.resolveClient(context: context, state: self.core.state)
+            self.resolveClient(channel: context.channel, state: self.core.state)
         }
         self.firstRequest = false
         self.requestEnded = false
@@ -442,6 +504,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         }
         if facts.conflictingContentLength {
             return self.respondLocally(.badRequest, "bad request: conflicting Content-Length\n", forceClose: true)
+        }
+        if incoming.method == .TRACE && facts.hasBody {
+            // No content in TRACE (RFC 9110 section 9.3.8): the upstream would not read it as
+            // a body.
+            return self.respondLocally(.badRequest, "bad request: TRACE with content\n", forceClose: true)
         }
 
         let state = self.core.state
@@ -617,10 +684,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             host: host,
             timeout: route.connectTimeout + route.readTimeout,
             tlsContext: auth.tls ? state.forwardAuthTLS : nil,
-            eventLoop: self.context.eventLoop
+            eventLoop: self.eventLoop
         ).assumeIsolated().whenComplete { result in
             // The client may have gone, or this exchange ended, meanwhile.
-            guard self.exchange == exchange, self.phase == .connecting, self.context != nil else { return }
+            guard self.exchange == exchange, self.phase == .connecting, self.isAttached else { return }
             switch result {
             case .success(let answer) where answer.status.code >= 200 && answer.status.code < 300:
                 for name in auth.responseHeaders {
@@ -839,14 +906,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.refreshUpstreamDeadline()
         if self.downstreamReadPending && connection.isWritable {
             self.downstreamReadPending = false
-            self.context.read()
+            self.readDownstream()
         }
     }
 
     func upstreamBecameWritable() {
         if self.downstreamReadPending {
             self.downstreamReadPending = false
-            self.context.read()
+            self.readDownstream()
         }
     }
 
@@ -1019,10 +1086,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
 
     /// Writes one response part: encoded on an HTTP/1.1 connection, as it is on an HTTP/2 stream.
     private func emit(_ part: HTTPServerResponsePart, flush: Bool = false) {
-        guard let context = self.context else { return }
-        if self.isHTTP2Stream {
-            context.write(NIOAny(part), promise: nil)
-        } else {
+        if let stream = self.stream {
+            stream.connection.write(part, on: stream.id)
+        } else if let context = self.context {
             switch part {
             case .head(let head):
                 self.writeHeldHead(context)
@@ -1071,13 +1137,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
 
     /// Flushes the downstream connection, the held head included.
     private func flushDownstream() {
+        if let stream = self.stream {
+            stream.connection.flush(stream.id)
+            return
+        }
         guard let context = self.context else { return }
         self.writeHeldHead(context)
         context.flush()
     }
 
     private func exchangeFinished() {
-        if self.closeAfterResponse {
+        if self.closeAfterResponse && !self.isHTTP2Stream {
             self.phase = .closing
             self.flushDownstream()
             self.context.close(promise: nil)
@@ -1113,7 +1183,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         if let location { headers.add(name: "location", value: location) }
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         if self.closeAfterResponse && !self.isHTTP2Stream { headers.add(name: "connection", value: "close") }
-        let body = self.context.channel.allocator.buffer(string: message)
+        let body = self.allocator.buffer(string: message)
         self.emit(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)))
         self.emit(.body(.byteBuffer(body)))
         if self.closeAfterResponse {
@@ -1140,10 +1210,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
 
     private func enterIdle() {
         self.releaseSlot()
-        if self.isHTTP2Stream {
-            self.phase = .closing
-            self.deadline = nil
-            self.cancelTimer()
+        if let stream = self.stream {
+            self.endStream(stream, reset: nil)
         } else {
             self.phase = .idle
             self.setDeadline(.now() + self.limits.idleTimeout)
@@ -1154,22 +1222,31 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
                 // A read withheld while connecting (the exchange ended without an upstream:
                 // an auth refusal, a 502) is issued now, or the next request is never read.
                 self.downstreamReadPending = false
-                self.context.read()
+                self.readDownstream()
             }
         }
+    }
+
+    /// This HTTP/2 stream's exchange is over; `reset` when it did not end normally.
+    private func endStream(_ stream: HTTP2StreamLink, reset: HTTP2ErrorCode?) {
+        self.phase = .closing
+        self.deadline = nil
+        self.cancelTimer()
+        guard self.streamIsOpen else { return }
+        self.streamIsOpen = false
+        stream.connection.finish(stream.id, reset: reset)
     }
 
     private func writeLastAndClose(_ part: HTTPServerResponsePart) {
         self.phase = .closing
         self.dropUpstream()
-        let context = self.context!
-        if self.isHTTP2Stream {
-            // Ends the stream; closing it resets it if the client is still sending.
-            context.writeAndFlush(NIOAny(part)).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
-            }
+        if let stream = self.stream {
+            // Ends the stream, reset (NO_ERROR) if the client is still sending.
+            self.emit(part)
+            self.endStream(stream, reset: .noError)
             return
         }
+        let context = self.context!
         self.emit(part)
         self.writeHeldHead(context)
         // An empty write completes once everything before it was flushed.
@@ -1195,7 +1272,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     private func closeNow() {
         self.phase = .closing
         self.dropUpstream()
-        self.context.close(promise: nil)
+        if let stream = self.stream {
+            self.endStream(stream, reset: .internalError)
+        } else {
+            self.context?.close(promise: nil)
+        }
     }
 
     /// The request target without its query string.
@@ -1228,9 +1309,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         guard let deadline else { return }
         if let firesAt = self.timerFiresAt, firesAt <= deadline { return }
         self.cancelTimer()
-        guard let context = self.context else { return }
+        guard self.isAttached else { return }
         self.timerFiresAt = deadline
-        self.timer = try? context.eventLoop.assumeIsolated().scheduleCallback(at: deadline, handler: self)
+        self.timer = try? self.eventLoop.assumeIsolated().scheduleCallback(at: deadline, handler: self)
     }
 
     private func cancelLinger() {
@@ -1251,7 +1332,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     func handleScheduledCallback(eventLoop: some EventLoop) {
         self.timer = nil
         self.timerFiresAt = nil
-        guard let deadline = self.deadline, self.context != nil else { return }
+        guard let deadline = self.deadline, self.isAttached else { return }
         if deadline > .now() {
             return self.setDeadline(deadline)
         }
@@ -1287,21 +1368,5 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         case .respondedLocally, .upgraded, .closing:
             break
         }
-    }
-}
-
-/// In front of an HTTP/2 stream's ``ProxyHandler``: hands it the stream codec's request parts
-/// with a method call (the proxy handler reads bytes itself on HTTP/1.1 connections).
-final class StreamRequestBridge: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-
-    private let proxy: ProxyHandler
-
-    init(_ proxy: ProxyHandler) {
-        self.proxy = proxy
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        self.proxy.receiveStreamPart(self.unwrapInboundIn(data))
     }
 }

@@ -43,7 +43,7 @@ extension PorticoHTTPEngineTests {
                     privateKeyPEM: TestCertificates.defaultKey
                 ),
                 routes: TestSupport.routes([
-                    (Optional("a.example.com"), "/", HTTPRoute(service: "default/a", pool: "a"))
+                    (Optional("a.example.com"), "/", HTTPRoute(service: "default/a", pool: "a", maxBodySize: nil))
                 ]),
                 pools: ["a": UpstreamPool(endpoints: [TestSupport.endpoint(upstream)])]
             )
@@ -85,6 +85,7 @@ extension PorticoHTTPEngineTests {
             _ multiplexer: NIOHTTP2Handler.AsyncStreamMultiplexer<Void>,
             method: HTTPMethod = .GET,
             path: String,
+            host: String = "a.example.com",
             body: String? = nil,
             extraHeaders: [(String, String)] = [],
             progress: StreamProgress? = nil,
@@ -104,7 +105,7 @@ extension PorticoHTTPEngineTests {
             progress?.record(index, "sending")
             return try await stream.executeThenClose { inbound, outbound in
                 var headers = HTTPHeaders()
-                headers.add(name: "host", value: "a.example.com")
+                headers.add(name: "host", value: host)
                 if let body { headers.add(name: "content-length", value: String(body.utf8.count)) }
                 headers.add(contentsOf: extraHeaders)
                 try await outbound.write(
@@ -287,6 +288,87 @@ extension PorticoHTTPEngineTests {
                 #expect(response.status == 200)
                 #expect(response.body.hasPrefix("h2 GET /h1 te=- "))
                 await client.close()
+            }
+        }
+
+        /// Bodies larger than any window go both ways; local answers and bodiless responses end
+        /// their streams; split cookie fields reach an HTTP/1.1 upstream as one.
+        @Test func bodiesLocalAnswersAndBodilessResponses() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream)) { _, ports in
+                let (channel, multiplexer) = try await TestSupport.withTimeout(seconds: 10, "HTTP/2 connection") {
+                    try await self.connectH2(ports[.https])
+                }
+                try await TestSupport.withTimeout(seconds: 30, "HTTP/2 requests", closing: channel) {
+                    let size = 4 * 1024 * 1024
+                    let upload = try await self.request(
+                        multiplexer,
+                        method: .POST,
+                        path: "/count",
+                        body: String(repeating: "u", count: size)
+                    )
+                    #expect(upload.status == 200)
+                    #expect(upload.body == "received \(size)")
+
+                    let download = try await self.request(multiplexer, path: "/download?n=\(size)")
+                    #expect(download.status == 200)
+                    #expect(download.body.utf8.count == size)
+
+                    let missing = try await self.request(multiplexer, path: "/x", host: "b.example.com")
+                    #expect(missing.status == 404)
+                    #expect(missing.body.hasPrefix("no route for host \"b.example.com\""))
+
+                    let head = try await self.request(multiplexer, method: .HEAD, path: "/head")
+                    #expect(head.status == 200)
+                    #expect(head.body.isEmpty)
+                    #expect(head.headers.first(name: "x-upstream") == "a")
+
+                    let cookies = try await self.request(
+                        multiplexer,
+                        path: "/cookies",
+                        extraHeaders: [("cookie", "a=1"), ("cookie", "b=2")]
+                    )
+                    #expect(cookies.body.contains("\ncookie: a=1; b=2\n"), "\(cookies.body)")
+                }
+                try await channel.close()
+            }
+        }
+
+        /// A stream the client resets (its upstream exchange still waiting) leaves the
+        /// connection serving the next ones.
+        @Test func aResetStreamLeavesTheConnectionServing() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream)) { _, ports in
+                let (channel, multiplexer) = try await TestSupport.withTimeout(seconds: 10, "HTTP/2 connection") {
+                    try await self.connectH2(ports[.https])
+                }
+                let slow = try await multiplexer.openStream { stream in
+                    stream.eventLoop.makeCompletedFuture {
+                        try stream.pipeline.syncOperations.addHandler(
+                            HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: .https)
+                        )
+                        return stream
+                    }
+                }
+                var headers = HTTPHeaders()
+                headers.add(name: "host", value: "a.example.com")
+                try await slow.writeAndFlush(
+                    HTTPClientRequestPart.head(
+                        HTTPRequestHead(version: .http2, method: .GET, uri: "/slow", headers: headers)
+                    )
+                ).get()
+                try await slow.writeAndFlush(HTTPClientRequestPart.end(nil)).get()
+                try await Task.sleep(nanoseconds: 100_000_000)
+                // RST_STREAM (CANCEL); the close reports the stream as cancelled.
+                try? await slow.close()
+                for index in 0..<3 {
+                    let answer = try await self.boundedRequest(channel, multiplexer, path: "/after-reset/\(index)")
+                    #expect(answer.status == 200)
+                    #expect(answer.body.hasPrefix("upstream a GET /after-reset/\(index)\n"))
+                }
+                try await channel.close()
             }
         }
 

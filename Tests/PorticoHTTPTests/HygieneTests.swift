@@ -40,6 +40,8 @@ extension PorticoHTTPEngineTests {
                     "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
                     "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n",
                     "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+                    // TRACE has no content: an upstream would read these bytes as a request.
+                    "TRACE / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
                 ]
                 for request in bad {
                     let (response, closed) = try await self.exchange(ports[.http], request)

@@ -124,6 +124,7 @@ final class RawClient {
                 throw ClientError(description: "connection closed after \(self.buffer.readableBytes) bytes")
             }
         }
+        defer { if self.buffer.readerIndex > 1 << 20 { self.buffer.discardReadBytes() } }
         return self.buffer.readBytes(length: count)!
     }
 

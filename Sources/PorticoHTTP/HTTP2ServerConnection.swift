@@ -1,0 +1,562 @@
+import NIOCore
+import NIOHPACK
+import NIOHTTP1
+import NIOHTTP2
+
+/// A stream of an ``HTTP2ServerConnection``, as its ``ProxyHandler`` knows it.
+struct HTTP2StreamLink {
+    let connection: HTTP2ServerConnection
+    let id: HTTP2StreamID
+}
+
+/// The HTTP/2 side of a client connection, at the frame level, behind `NIOHTTP2Handler`
+/// (which keeps the protocol state, HPACK, flow-control accounting and the DoS limits).
+///
+/// Each stream's request goes to a ``ProxyHandler`` driven by method calls: no child channel,
+/// pipeline or codec per stream, which were most of the cost of an HTTP/2 request.
+/// What the child channels did and this handler now does itself:
+/// - request HEADERS/DATA to request parts, response parts to HEADERS/DATA;
+/// - inbound flow control: the connection window is given back as DATA arrives, a stream's
+///   window only while its proxy takes the bytes (it withholds them while connecting or while
+///   the upstream is not writable), so each stream buffers at most one window;
+/// - outbound backpressure: a stream is writable while fewer than ``highWatermark`` of its
+///   DATA bytes wait in the HTTP/2 handler (flow control) and the connection is writable;
+///   the HTTP/2 handler reports each frame it writes (``wroteFrame(_:)``);
+/// - graceful shutdown (GOAWAY, then close once the open streams ended) and an idle timeout.
+final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, NIOScheduledCallbackHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    private struct Stream {
+        let proxy: ProxyHandler
+        /// DATA bytes handed to the HTTP/2 handler and not written by it yet.
+        var queued = 0
+        /// The proxy saw the stream unwritable: told when it drains.
+        var paused = false
+        /// Request bytes received and not given back as stream window yet.
+        var unacknowledged = 0
+        /// The proxy withholds request bytes: the window waits for ``resumeReading(_:)``.
+        var readHeld = false
+        var requestEnded = false
+        /// A request head not handed to the proxy yet (see ``openStream``).
+        var pendingHead: HTTPRequestHead?
+        /// A response head not written yet: it leaves with END_STREAM when nothing follows.
+        var heldHead: HPACKHeaders?
+        /// The latest response DATA, held so that the end of the response rides on it.
+        var heldData: ByteBuffer?
+        /// The response ended before the request: what still comes is dropped.
+        var discarding = false
+        var discarded = 0
+    }
+
+    private static let highWatermark = 64 * 1024
+    private static let lowWatermark = 32 * 1024
+    /// The connection's and each stream's receive window (the protocol's initial size).
+    private static let targetWindow = 65535
+    /// Window given back once this much was received (half the window).
+    private static let windowUpdateThreshold = 32 * 1024
+    /// Request bytes read and dropped after the response ended, before a reset.
+    private static let discardLimit = 64 * 1024
+
+    private let core: EngineCore
+    private let isTLS: Bool
+    private let carried: CarriedClientAddress?
+    private let tlsFacts: ConnectionTLSFactsBox?
+    private let idleTimeout: TimeAmount
+    private var context: ChannelHandlerContext?
+    private var streams: [HTTP2StreamID: Stream] = [:]
+    /// Proxies that were handed request parts in the current read burst.
+    private var readers: [ProxyHandler] = []
+    /// Streams whose request head waits for the next frame, at most until the read ends.
+    private var pendingHeads: [HTTP2StreamID] = []
+    private var lastStreamID = HTTP2StreamID.rootStream
+    private var quiescing = false
+    private var idleSince = NIODeadline.now()
+    private var idleTimer: NIOScheduledCallback?
+
+    init(core: EngineCore, isTLS: Bool, carried: CarriedClientAddress?, tlsFacts: ConnectionTLSFactsBox?) {
+        self.core = core
+        self.isTLS = isTLS
+        self.carried = carried
+        self.tlsFacts = tlsFacts
+        self.idleTimeout = core.state.limits.idleTimeout
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.armIdleTimer(at: .now() + self.idleTimeout)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.closeAllStreams()
+        self.idleTimer?.cancel()
+        self.idleTimer = nil
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.closeAllStreams()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = self.unwrapInboundIn(data)
+        switch frame.payload {
+        case .headers(let headers):
+            if self.streams[frame.streamID]?.discarding == true {
+                self.discard(frame.streamID, 0, ended: true, context: context)
+            } else if let proxy = self.streams[frame.streamID]?.proxy {
+                // Trailers (the HTTP/2 handler checked that they end the stream).
+                self.streams[frame.streamID]?.requestEnded = true
+                if self.streams[frame.streamID]?.pendingHead != nil {
+                    self.deliverPendingHead(frame.streamID, bodiless: false)
+                }
+                self.deliver(.end(HTTPHeaders(Self.fields(of: headers.headers))), to: proxy)
+            } else {
+                self.openStream(frame.streamID, headers: headers, context: context)
+            }
+        case .data(let data):
+            self.received(data, on: frame.streamID, context: context)
+        default:
+            // SETTINGS, PING, WINDOW_UPDATE, PRIORITY, GOAWAY: the HTTP/2 handler's business.
+            // RST_STREAM arrives as a StreamClosedEvent.
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if !self.pendingHeads.isEmpty {
+            for id in self.pendingHeads where self.streams[id]?.pendingHead != nil {
+                self.deliverPendingHead(id, bodiless: false)
+            }
+            self.pendingHeads.removeAll(keepingCapacity: true)
+        }
+        if !self.readers.isEmpty {
+            let readers = self.readers
+            self.readers.removeAll(keepingCapacity: true)
+            for proxy in readers { proxy.streamReadComplete() }
+        }
+        context.flush()
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            for (id, stream) in self.streams where stream.paused && stream.queued < Self.lowWatermark {
+                self.streams[id]?.paused = false
+                stream.proxy.downstreamBecameWritable()
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case let closed as StreamClosedEvent:
+            // Reset by the client (or by the HTTP/2 handler for a protocol error), or ended.
+            if let stream = self.streams.removeValue(forKey: closed.streamID) {
+                stream.proxy.streamClosed()
+                self.streamRemoved()
+            }
+        case let update as NIOHTTP2WindowUpdatedEvent:
+            // The connection window is given back as DATA arrives, whatever its stream: the
+            // handler's own count (frames of streams closed meanwhile are not delivered here).
+            if update.streamID == .rootStream, let window = update.inboundWindowSize,
+                window <= Self.windowUpdateThreshold
+            {
+                self.writeWindowUpdate(.rootStream, Self.targetWindow - window, context: context)
+            }
+        case is NIOHTTP2StreamCreatedEvent, is NIOHTTP2BulkStreamWindowChangeEvent:
+            break
+        case is ChannelShouldQuiesceEvent:
+            self.quiesce(context: context)
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Stream errors were answered with RST_STREAM and end as a StreamClosedEvent; a
+        // connection error was answered with GOAWAY and ends the connection.
+        if error is NIOHTTP2Errors.StreamError { return }
+        self.core.logger.debug("HTTP/2 connection failed", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    // MARK: Requests
+
+    private func openStream(
+        _ id: HTTP2StreamID,
+        headers: HTTP2Frame.FramePayload.Headers,
+        context: ChannelHandlerContext
+    ) {
+        guard let head = Self.requestHead(headers.headers) else {
+            // A CONNECT (no :path): not proxied.
+            self.writeReset(id, .protocolError, context: context)
+            return
+        }
+        if id > self.lastStreamID { self.lastStreamID = id }
+        let proxy = ProxyHandler(
+            core: self.core,
+            isTLS: self.isTLS,
+            stream: HTTP2StreamLink(connection: self, id: id),
+            carried: self.carried,
+            tlsFacts: self.tlsFacts
+        )
+        self.streams[id] = Stream(proxy: proxy, requestEnded: headers.endStream)
+        proxy.startStream(on: context.channel)
+        if headers.endStream {
+            self.deliver(.head(head), to: proxy)
+            self.deliver(.end(nil), to: proxy)
+        } else if head.headers.contains(name: "content-length") {
+            // The HTTP/2 handler holds the DATA to that length.
+            self.deliver(.head(head), to: proxy)
+        } else {
+            // A body of unknown length, or none: many clients end a bodiless request with an
+            // empty DATA frame right after its HEADERS. Wait for what follows, at most until
+            // the end of this read.
+            self.streams[id]?.pendingHead = head
+            self.pendingHeads.append(id)
+        }
+    }
+
+    /// Hands the proxy a head kept back by ``openStream``: as it is when the stream ended
+    /// without a body; else with `Transfer-Encoding: chunked`, so that an HTTP/1.1 upstream
+    /// reads the body as a body whatever the method (the bytes of a GET's body sent raw would
+    /// be read as the next request: request smuggling).
+    private func deliverPendingHead(_ id: HTTP2StreamID, bodiless: Bool) {
+        guard var head = self.streams[id]?.pendingHead, let proxy = self.streams[id]?.proxy else { return }
+        self.streams[id]?.pendingHead = nil
+        if !bodiless { head.headers.add(name: "transfer-encoding", value: "chunked") }
+        self.deliver(.head(head), to: proxy)
+    }
+
+    private func received(_ data: HTTP2Frame.FramePayload.Data, on id: HTTP2StreamID, context: ChannelHandlerContext) {
+        let size = data.data.readableBytes
+        let flowControlled = size + (data.paddingBytes ?? 0)
+        guard let proxy = self.streams[id]?.proxy else { return }
+        if self.streams[id]!.discarding {
+            return self.discard(id, flowControlled, ended: data.endStream, context: context)
+        }
+        self.streams[id]?.unacknowledged += flowControlled
+        if data.endStream { self.streams[id]?.requestEnded = true }
+        if self.streams[id]?.pendingHead != nil {
+            self.deliverPendingHead(id, bodiless: size == 0 && data.endStream)
+        }
+        if size > 0, case .byteBuffer(let buffer) = data.data {
+            self.deliver(.body(buffer), to: proxy)
+        }
+        if data.endStream {
+            self.deliver(.end(nil), to: proxy)
+            return
+        }
+        guard let stream = self.streams[id] else { return }
+        if proxy.mayReadRequestBody() {
+            if stream.unacknowledged >= Self.windowUpdateThreshold {
+                self.streams[id]?.unacknowledged = 0
+                self.writeWindowUpdate(id, stream.unacknowledged, context: context)
+            }
+        } else {
+            self.streams[id]?.readHeld = true
+        }
+    }
+
+    private func deliver(_ part: HTTPServerRequestPart, to proxy: ProxyHandler) {
+        if !proxy.inReadBurst { self.readers.append(proxy) }
+        proxy.receiveStreamPart(part)
+    }
+
+    /// The proxy takes request bytes again: the window it held back is given back.
+    func resumeReading(_ id: HTTP2StreamID) {
+        guard let context = self.context, let stream = self.streams[id], stream.readHeld else { return }
+        self.streams[id]?.readHeld = false
+        guard !stream.requestEnded, stream.unacknowledged > 0 else { return }
+        self.streams[id]?.unacknowledged = 0
+        self.writeWindowUpdate(id, stream.unacknowledged, context: context)
+        context.flush()
+    }
+
+    // MARK: Responses
+
+    func isWritable(_ id: HTTP2StreamID) -> Bool {
+        guard let context = self.context, let stream = self.streams[id] else { return false }
+        if stream.queued >= Self.highWatermark {
+            self.streams[id]?.paused = true
+            return false
+        }
+        if !context.channel.isWritable {
+            self.streams[id]?.paused = true
+            return false
+        }
+        return true
+    }
+
+    func write(_ part: HTTPServerResponsePart, on id: HTTP2StreamID) {
+        guard let context = self.context, let stream = self.streams[id], !stream.discarding else { return }
+        switch part {
+        case .head(let head):
+            self.writeHeld(id, context: context)
+            let block = Self.responseBlock(head)
+            if head.status.code < 200 {
+                // 100 Continue and other interim responses go out as they are.
+                self.writeFrame(id, .headers(.init(headers: block)), context: context)
+            } else {
+                self.streams[id]?.heldHead = block
+            }
+        case .body(.byteBuffer(let buffer)):
+            guard buffer.readableBytes > 0 else { return }
+            self.writeHeld(id, context: context)
+            self.streams[id]?.heldData = buffer
+        case .body(.fileRegion):
+            preconditionFailure("the proxy never writes file regions")
+        case .end(let trailers):
+            if let trailers, !trailers.isEmpty {
+                self.writeHeld(id, context: context)
+                let block = HPACKHeaders(Self.lowercasedFields(of: trailers))
+                self.writeFrame(id, .headers(.init(headers: block, endStream: true)), context: context)
+            } else if let data = self.streams[id]?.heldData {
+                self.streams[id]?.heldData = nil
+                self.writeHead(id, context: context)
+                self.writeData(id, data, endStream: true, context: context)
+            } else if let head = self.streams[id]?.heldHead {
+                self.streams[id]?.heldHead = nil
+                self.writeFrame(id, .headers(.init(headers: head, endStream: true)), context: context)
+            } else {
+                self.writeData(id, ByteBuffer(), endStream: true, context: context)
+            }
+        }
+    }
+
+    func flush(_ id: HTTP2StreamID) {
+        guard let context = self.context else { return }
+        self.writeHeld(id, context: context)
+        context.flush()
+    }
+
+    /// The stream's exchange is over (its response ended): it leaves the table, reset with
+    /// `reset` when the client may still be sending (NO_ERROR after a whole response, RFC 9113
+    /// section 8.1) or when the response could not be completed.
+    func finish(_ id: HTTP2StreamID, reset: HTTP2ErrorCode? = nil) {
+        guard let context = self.context, let stream = self.streams[id] else { return }
+        if !stream.requestEnded && (reset == nil || reset == .noError) {
+            // The whole response went out while the client is still sending: its body is read
+            // and dropped up to ``discardLimit``, so that the sender of a short body (or of the
+            // empty DATA frame many clients end a request with) gets the response rather than
+            // a reset; past that, the stream is reset with NO_ERROR.
+            self.streams[id]?.discarding = true
+            self.streams[id]?.readHeld = false
+            if stream.unacknowledged > 0 {
+                self.streams[id]?.unacknowledged = 0
+                self.writeWindowUpdate(id, stream.unacknowledged, context: context)
+            }
+            context.flush()
+            return
+        }
+        self.streams[id] = nil
+        if let reset, reset != .noError { self.writeReset(id, reset, context: context) }
+        context.flush()
+        self.streamRemoved()
+    }
+
+    /// Request bytes of a stream whose response ended (see ``finish(_:reset:)``).
+    private func discard(_ id: HTTP2StreamID, _ size: Int, ended: Bool, context: ChannelHandlerContext) {
+        self.streams[id]?.discarded += size
+        if ended {
+            self.streams[id] = nil
+            self.streamRemoved()
+        } else if self.streams[id]!.discarded > Self.discardLimit {
+            self.streams[id] = nil
+            self.writeReset(id, .noError, context: context)
+            self.streamRemoved()
+        } else if size > 0 {
+            self.writeWindowUpdate(id, size, context: context)
+        }
+    }
+
+    /// Writes the held head and data of a stream, without ending it.
+    private func writeHeld(_ id: HTTP2StreamID, context: ChannelHandlerContext) {
+        self.writeHead(id, context: context)
+        if let data = self.streams[id]?.heldData {
+            self.streams[id]?.heldData = nil
+            self.writeData(id, data, endStream: false, context: context)
+        }
+    }
+
+    private func writeHead(_ id: HTTP2StreamID, context: ChannelHandlerContext) {
+        guard let head = self.streams[id]?.heldHead else { return }
+        self.streams[id]?.heldHead = nil
+        self.writeFrame(id, .headers(.init(headers: head)), context: context)
+    }
+
+    private func writeData(_ id: HTTP2StreamID, _ data: ByteBuffer, endStream: Bool, context: ChannelHandlerContext) {
+        self.streams[id]?.queued += data.readableBytes
+        self.writeFrame(id, .data(.init(data: .byteBuffer(data), endStream: endStream)), context: context)
+    }
+
+    private func writeFrame(_ id: HTTP2StreamID, _ payload: HTTP2Frame.FramePayload, context: ChannelHandlerContext) {
+        context.write(self.wrapOutboundOut(HTTP2Frame(streamID: id, payload: payload)), promise: nil)
+    }
+
+    private func writeWindowUpdate(_ id: HTTP2StreamID, _ increment: Int, context: ChannelHandlerContext) {
+        self.writeFrame(id, .windowUpdate(windowSizeIncrement: increment), context: context)
+    }
+
+    private func writeReset(_ id: HTTP2StreamID, _ code: HTTP2ErrorCode, context: ChannelHandlerContext) {
+        self.writeFrame(id, .rstStream(code), context: context)
+    }
+
+    /// Called by the HTTP/2 handler for each frame it writes, after flow control let it go.
+    func wroteFrame(_ frame: HTTP2Frame) {
+        guard case .data(let data) = frame.payload, let stream = self.streams[frame.streamID] else { return }
+        let queued = stream.queued - data.data.readableBytes
+        self.streams[frame.streamID]?.queued = queued
+        if stream.paused && queued < Self.lowWatermark && self.context?.channel.isWritable == true {
+            self.streams[frame.streamID]?.paused = false
+            stream.proxy.downstreamBecameWritable()
+        }
+    }
+
+    // MARK: Connection lifetime
+
+    private func closeAllStreams() {
+        let streams = self.streams
+        self.streams = [:]
+        for (_, stream) in streams { stream.proxy.streamClosed() }
+    }
+
+    private func streamRemoved() {
+        guard self.streams.isEmpty else { return }
+        if self.quiescing {
+            self.closeGracefully()
+        } else {
+            self.idleSince = .now()
+            if self.idleTimer == nil { self.armIdleTimer(at: self.idleSince + self.idleTimeout) }
+        }
+    }
+
+    /// GOAWAY naming the last stream taken: the client opens no more, those open finish.
+    private func quiesce(context: ChannelHandlerContext) {
+        guard !self.quiescing else { return }
+        self.quiescing = true
+        self.writeFrame(
+            .rootStream,
+            .goAway(lastStreamID: self.lastStreamID, errorCode: .noError, opaqueData: nil),
+            context: context
+        )
+        context.flush()
+        if self.streams.isEmpty { self.closeGracefully() }
+    }
+
+    /// Closes once what was written is out (a final GOAWAY's write completing says so).
+    private func closeGracefully() {
+        guard let context = self.context else { return }
+        let goAway = HTTP2Frame(
+            streamID: .rootStream,
+            payload: .goAway(lastStreamID: self.lastStreamID, errorCode: .noError, opaqueData: nil)
+        )
+        context.writeAndFlush(self.wrapOutboundOut(goAway)).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    private func armIdleTimer(at deadline: NIODeadline) {
+        guard let context = self.context else { return }
+        self.idleTimer = try? context.eventLoop.assumeIsolated().scheduleCallback(at: deadline, handler: self)
+    }
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        self.idleTimer = nil
+        guard self.context != nil, self.streams.isEmpty, !self.quiescing else { return }
+        let deadline = self.idleSince + self.idleTimeout
+        if deadline > .now() { return self.armIdleTimer(at: deadline) }
+        self.quiescing = true
+        self.closeGracefully()
+    }
+
+    // MARK: Conversions
+
+    /// The request of a HEADERS block: `:authority` becomes `Host` (it wins over a `host`
+    /// field), `cookie` fields are joined with "; " as HTTP/1.1 needs (RFC 9113 section
+    /// 8.2.3). `nil` without `:method` or `:path`. The HTTP/2 handler has checked the block
+    /// (pseudo-fields first and known, lowercase names, no connection-specific fields).
+    static func requestHead(_ block: HPACKHeaders) -> HTTPRequestHead? {
+        var method: String?
+        var path: String?
+        var authority: String?
+        var fields: [(String, String)] = []
+        fields.reserveCapacity(block.count + 1)
+        fields.append(("host", ""))
+        var cookie: String?
+        for (name, value, _) in block {
+            if name.utf8.first == UInt8(ascii: ":") {
+                switch name {
+                case ":method": method = value
+                case ":path": path = value
+                case ":authority": authority = value
+                default: break  // :scheme is the connection's; :protocol is not supported
+                }
+                continue
+            }
+            switch name {
+            case "host":
+                if fields[0].1.isEmpty { fields[0].1 = value }
+            case "cookie":
+                cookie = cookie.map { $0 + "; " + value } ?? value
+            default:
+                fields.append((name, value))
+            }
+        }
+        guard let method, let path else { return nil }
+        if let authority { fields[0].1 = authority }
+        if fields[0].1.isEmpty { fields.removeFirst() }
+        if let cookie { fields.append(("cookie", cookie)) }
+        return HTTPRequestHead(
+            version: .http2,
+            method: HTTPMethod(rawValue: method),
+            uri: path,
+            headers: HTTPHeaders(fields)
+        )
+    }
+
+    /// A response head as a HEADERS block: `:status` first, names lowercased, and without the
+    /// connection-specific fields HTTP/2 forbids (RFC 9113 section 8.2.2).
+    static func responseBlock(_ head: HTTPResponseHead) -> HPACKHeaders {
+        var block = HPACKHeaders()
+        block.reserveCapacity(head.headers.count + 1)
+        block.add(name: ":status", value: Self.statusText(head.status.code))
+        for (name, value) in head.headers {
+            let name = Self.lowercased(name)
+            switch name {
+            case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade": continue
+            default: block.add(name: name, value: value)
+            }
+        }
+        return block
+    }
+
+    private static func statusText(_ code: UInt) -> String {
+        switch code {
+        case 200: return "200"
+        case 204: return "204"
+        case 304: return "304"
+        case 404: return "404"
+        default: return String(code)
+        }
+    }
+
+    private static func fields(of block: HPACKHeaders) -> [(String, String)] {
+        block.map { ($0.name, $0.value) }
+    }
+
+    private static func lowercasedFields(of headers: HTTPHeaders) -> [(String, String)] {
+        headers.map { (Self.lowercased($0.name), $0.value) }
+    }
+
+    /// `name` in lowercase, without a new string when it is lowercase already (the usual case).
+    private static func lowercased(_ name: String) -> String {
+        name.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) ? name.lowercased() : name
+    }
+}

@@ -1,0 +1,298 @@
+import NIOCore
+import PorticoHTTP
+import Testing
+
+extension PorticoHTTPEngineTests {
+    /// HTTP/2 seen frame by frame (h2c with prior knowledge and a raw client): flow control,
+    /// GOAWAY and the connection's lifetime.
+    @Suite("HTTP/2 frames")
+    struct HTTP2FrameTests {
+        private func configuration(
+            _ upstream: TestUpstream,
+            limits: HTTPLimits = HTTPLimits(),
+            maxBodySize: Int? = nil
+        ) -> HTTPEngineConfiguration {
+            HTTPEngineConfiguration(
+                listeners: [HTTPListener(address: "127.0.0.1", port: 0, kind: .http)],
+                routes: TestSupport.routes([
+                    (
+                        Optional("a.example.com"), "/",
+                        HTTPRoute(service: "default/a", pool: "a", maxBodySize: maxBodySize)
+                    )
+                ]),
+                pools: ["a": UpstreamPool(endpoints: [TestSupport.endpoint(upstream)])],
+                limits: limits
+            )
+        }
+
+        /// A client that grants no window beyond the initial 65,535 bytes gets that much; the
+        /// rest waits in the upstream (memory stays flat) and flows once the window opens.
+        @Test func downloadsWaitForTheClientsWindow() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            let total = 32 * 1024 * 1024
+            try await TestSupport.withEngine(self.configuration(upstream)) { _, ports in
+                let before = TestSupport.residentBytes()
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.startHTTP2()
+                try await client.sendRequest(stream: 1, path: "/download?n=\(total)")
+                // (Raw-client waits are bounded by the suite's time limit.)
+                var received = 0
+                var sawHeaders = false
+                while received < 65535 {
+                    let frame = try await client.readFrame()
+                    if frame.type == RawFrame.headers { sawHeaders = true }
+                    if frame.type == RawFrame.data { received += frame.payload.count }
+                    #expect(frame.type != RawFrame.rstStream && frame.type != RawFrame.goAway)
+                }
+                #expect(sawHeaders)
+                #expect(received == 65535)
+                // Time for an unbounded proxy to read the whole body from the upstream.
+                try await Task.sleep(nanoseconds: 1_000_000_000)
+                let grown = TestSupport.residentBytes() - before
+                #expect(grown < 16 * 1024 * 1024, "resident memory grew by \(grown) bytes")
+
+                let more = UInt32(Int32.max) - 65535
+                try await client.sendWindowUpdate(stream: 0, increment: more)
+                try await client.sendWindowUpdate(stream: 1, increment: more)
+                var ended = false
+                while !ended {
+                    let frame = try await client.readFrame()
+                    if frame.type == RawFrame.data { received += frame.payload.count }
+                    if frame.stream == 1 && frame.endsStream { ended = true }
+                    if frame.type == RawFrame.rstStream || frame.type == RawFrame.goAway { break }
+                }
+                #expect(ended)
+                #expect(received == total)
+                await client.close()
+            }
+        }
+
+        /// Request bodies reach an HTTP/1.1 upstream framed, whatever the method: a GET's DATA
+        /// is a chunked body there, not bytes the upstream reads as its next request; a
+        /// bodiless request ended by an empty DATA frame stays bodiless; TRACE with content is
+        /// refused.
+        @Test func requestBodiesAreFramedForHTTP1Upstreams() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream)) { _, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.startHTTP2()
+                /// Sends HEADERS (without END_STREAM) and one DATA frame ending the stream, in
+                /// one write; returns the response's DATA as text and whether it ended normally.
+                func exchange(
+                    _ stream: UInt32,
+                    method: String,
+                    path: String,
+                    body: String
+                ) async throws -> (String, Bool) {
+                    var frames = RawFrame.request(stream: stream, method: method, path: path, endStream: false)
+                    var data = RawFrame.encode(
+                        type: RawFrame.data,
+                        flags: RawFrame.endStream,
+                        stream: stream,
+                        payload: Array(body.utf8)
+                    )
+                    frames.writeBuffer(&data)
+                    try await client.send(frames)
+                    var text: [UInt8] = []
+                    while true {
+                        let frame = try await client.readFrame()
+                        guard frame.stream == stream else { continue }
+                        if frame.type == RawFrame.data { text += frame.payload }
+                        if frame.type == RawFrame.rstStream { return (String(decoding: text, as: UTF8.self), false) }
+                        if frame.endsStream { return (String(decoding: text, as: UTF8.self), true) }
+                    }
+                }
+                let smuggled = "GET /smuggled HTTP/1.1\r\nHost: a.example.com\r\n\r\n"
+                let get = try await exchange(1, method: "GET", path: "/count", body: smuggled)
+                #expect(get.0 == "received \(smuggled.utf8.count)")
+                #expect(get.1)
+
+                let bodiless = try await exchange(3, method: "GET", path: "/plain", body: "")
+                #expect(bodiless.1)
+                #expect(bodiless.0.hasPrefix("upstream a GET /plain\n"), "\(bodiless.0)")
+                #expect(!bodiless.0.contains("transfer-encoding"), "\(bodiless.0)")
+                #expect(!bodiless.0.contains("content-length"), "\(bodiless.0)")
+
+                let trace = try await exchange(5, method: "TRACE", path: "/", body: smuggled)
+                #expect(trace.0 == "bad request: TRACE with content\n")
+
+                // Nothing reached the upstream as a request of its own.
+                let after = try await exchange(7, method: "GET", path: "/after", body: "")
+                #expect(after.0.hasPrefix("upstream a GET /after\n"))
+                await client.close()
+            }
+        }
+
+        /// A response that ends before its request (here a 413 for a declared length): the rest
+        /// of a short body is read and dropped, so the client sees no reset; a long one is
+        /// reset with NO_ERROR after the response.
+        @Test func bodiesAfterAnEarlyResponseAreDroppedThenReset() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream, maxBodySize: 1024)) { _, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.startHTTP2()
+                func response(_ stream: UInt32) async throws -> (status: Bool, reset: UInt32?) {
+                    var ended = false
+                    while true {
+                        let frame = try await client.readFrame()
+                        guard frame.stream == stream else { continue }
+                        if frame.type == RawFrame.rstStream { return (ended, RawFrame.uint32(frame.payload[0..<4])) }
+                        if frame.endsStream { ended = true }
+                        if ended && frame.type != RawFrame.rstStream { return (true, nil) }
+                    }
+                }
+                try await client.send(
+                    RawFrame.request(
+                        stream: 1,
+                        method: "POST",
+                        path: "/count",
+                        endStream: false,
+                        fields: [("content-length", "2000")]
+                    )
+                )
+                let short = try await response(1)
+                #expect(short.status && short.reset == nil)
+                try await client.sendFrame(
+                    type: RawFrame.data,
+                    flags: RawFrame.endStream,
+                    stream: 1,
+                    payload: Array(repeating: 0x61, count: 2000)
+                )
+                try await client.sendRequest(stream: 3, path: "/next")
+                // Stream 1 ends without a reset: the next frame for any stream is stream 3's.
+                let next = try await client.readFrame()
+                #expect(next.stream == 3 && next.type == RawFrame.headers, "\(next.type) on \(next.stream)")
+                _ = try await response(3)
+
+                try await client.send(
+                    RawFrame.request(
+                        stream: 5,
+                        method: "POST",
+                        path: "/count",
+                        endStream: false,
+                        fields: [("content-length", "200000")]
+                    )
+                )
+                #expect(try await response(5).reset == nil)
+                var chunks = ByteBuffer()
+                for _ in 0..<6 {
+                    var chunk = RawFrame.encode(
+                        type: RawFrame.data,
+                        stream: 5,
+                        payload: Array(repeating: 0x62, count: 16000)
+                    )
+                    chunks.writeBuffer(&chunk)
+                }
+                try await client.send(chunks)
+                let reset = try await client.readFrame(ofType: RawFrame.rstStream)
+                #expect(reset.stream == 5)
+                #expect(RawFrame.uint32(reset.payload[0..<4]) == 0, "NO_ERROR")
+                await client.close()
+            }
+        }
+
+        /// Upstream connections of a burst of exchanges stay for the next burst even above the
+        /// idle limit, and are trimmed back to it after the burst grace.
+        @Test func burstsReuseUpstreamConnectionsAboveTheIdleLimit() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            let limits = HTTPLimits(maxIdleUpstreamConnectionsPerEndpoint: 2)
+            try await TestSupport.withEngine(self.configuration(upstream, limits: limits)) { _, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.startHTTP2()
+                var nextStream: UInt32 = 1
+                // Eight requests in one write: they start in one read burst, each needing a connection.
+                func burst() async throws {
+                    var frames = ByteBuffer()
+                    var open = Set<UInt32>()
+                    for index in 0..<8 {
+                        var frame = RawFrame.request(stream: nextStream, path: "/burst/\(index)")
+                        frames.writeBuffer(&frame)
+                        open.insert(nextStream)
+                        nextStream += 2
+                    }
+                    try await client.send(frames)
+                    while !open.isEmpty {
+                        let frame = try await client.readFrame()
+                        #expect(frame.type != RawFrame.rstStream && frame.type != RawFrame.goAway)
+                        if frame.endsStream { open.remove(frame.stream) }
+                    }
+                }
+                try await burst()
+                #expect(upstream.connectionsAccepted.load(ordering: .relaxed) == 8)
+                try await burst()
+                #expect(upstream.connectionsAccepted.load(ordering: .relaxed) == 8, "the second burst reused all eight")
+                // The sweeper (every second) closes the six above the limit once idle for a second.
+                try await Task.sleep(nanoseconds: 2_500_000_000)
+                try await burst()
+                #expect(upstream.connectionsAccepted.load(ordering: .relaxed) == 14, "two kept, six opened")
+                await client.close()
+            }
+        }
+
+        /// An idle connection gets GOAWAY (NO_ERROR) after the idle timeout, then is closed.
+        @Test func idleConnectionsEndWithGoAway() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            let limits = HTTPLimits(idleTimeout: .milliseconds(300))
+            try await TestSupport.withEngine(self.configuration(upstream, limits: limits)) { _, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.startHTTP2()
+                try await client.sendRequest(stream: 1, path: "/first")
+                var ended = false
+                var goAway: RawFrame?
+                while goAway == nil {
+                    let frame = try await client.readFrame()
+                    if frame.stream == 1 && frame.endsStream { ended = true }
+                    if frame.type == RawFrame.goAway { goAway = frame }
+                }
+                #expect(ended, "the request's response ended before the GOAWAY")
+                #expect(goAway?.goAwayFields?.lastStream == 1)
+                #expect(goAway?.goAwayFields?.errorCode == 0)
+                #expect(try await client.waitForClose())
+            }
+        }
+
+        /// Shutting down: GOAWAY naming the last stream taken; that stream still completes,
+        /// then the connection closes without waiting for the grace period.
+        @Test func shutdownLetsOpenStreamsFinish() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream)) { engine, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.startHTTP2()
+                try await client.sendRequest(stream: 1, method: "POST", path: "/count", endStream: false)
+                try await client.sendFrame(type: RawFrame.data, stream: 1, payload: Array("part one,".utf8))
+                // The stream is open (its body half sent) when the shutdown starts.
+                try await Task.sleep(nanoseconds: 100_000_000)
+                let shutdown = Task { await engine.shutdown(gracePeriod: .seconds(30)) }
+                let goAway = try await client.readFrame(ofType: RawFrame.goAway)
+                #expect(goAway.goAwayFields?.lastStream == 1)
+                #expect(goAway.goAwayFields?.errorCode == 0)
+                try await client.sendFrame(
+                    type: RawFrame.data,
+                    flags: RawFrame.endStream,
+                    stream: 1,
+                    payload: Array("part two".utf8)
+                )
+                var body: [UInt8] = []
+                while true {
+                    let frame = try await client.readFrame()
+                    if frame.type == RawFrame.data && frame.stream == 1 { body += frame.payload }
+                    if frame.stream == 1 && frame.endsStream { break }
+                    if frame.type == RawFrame.rstStream {
+                        body = Array("reset".utf8)
+                        break
+                    }
+                }
+                #expect(String(decoding: body, as: UTF8.self) == "received 17")
+                // Closed once the stream ended, long before the 30-second grace period.
+                #expect(try await client.waitForClose())
+                await shutdown.value
+            }
+        }
+    }
+}
