@@ -1306,7 +1306,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
 
     private func setDeadline(_ deadline: NIODeadline?) {
         self.deadline = deadline
-        guard let deadline else { return }
+        // HTTP/2 streams: the connection checks the deadline every second (checkDeadline).
+        guard let deadline, self.stream == nil else { return }
         if let firesAt = self.timerFiresAt, firesAt <= deadline { return }
         self.cancelTimer()
         guard self.isAttached else { return }
@@ -1336,6 +1337,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         if deadline > .now() {
             return self.setDeadline(deadline)
         }
+        self.deadlineReached()
+    }
+
+    /// An HTTP/2 stream's deadline, checked by its connection every second.
+    func checkDeadline(_ now: NIODeadline) {
+        guard let deadline = self.deadline, deadline <= now, self.isAttached else { return }
+        self.deadlineReached()
+    }
+
+    private func deadlineReached() {
         self.deadline = nil
         switch self.phase {
         case .idle:

@@ -233,6 +233,84 @@ extension PorticoHTTPEngineTests {
             }
         }
 
+        /// The server advertises its stream limit; a client that opens more streams than that
+        /// loses the connection (NIO treats it as a connection error: GOAWAY PROTOCOL_ERROR;
+        /// RFC 9113 section 5.1.2 asks for at least a stream error).
+        @Test func streamsBeyondTheLimitEndTheConnection() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            let limits = HTTPLimits(maxConcurrentStreams: 4)
+            try await TestSupport.withEngine(self.configuration(upstream, limits: limits)) { _, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                let settings = try await client.startHTTP2()
+                #expect(settings[0x3] == 4, "SETTINGS_MAX_CONCURRENT_STREAMS")
+                var frames = ByteBuffer()
+                for stream in stride(from: UInt32(1), through: 9, by: 2) {
+                    var frame = RawFrame.request(stream: stream, path: "/slow")  // never answered
+                    frames.writeBuffer(&frame)
+                }
+                try await client.send(frames)
+                let goAway = try await client.readFrame(ofType: RawFrame.goAway)
+                #expect(goAway.goAwayFields?.errorCode == 0x1, "PROTOCOL_ERROR")
+                #expect(try await client.waitForClose())
+            }
+        }
+
+        /// Opening and resetting streams in a loop (CVE-2023-44487, "rapid reset") ends the
+        /// connection with GOAWAY ENHANCE_YOUR_CALM.
+        @Test func rapidResetEndsTheConnection() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream)) { _, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.startHTTP2()
+                var frames = ByteBuffer()
+                for index in 0..<400 {
+                    let stream = UInt32(2 * index + 1)
+                    var request = RawFrame.request(stream: stream, path: "/r")
+                    var reset = RawFrame.encode(type: RawFrame.rstStream, stream: stream, payload: RawFrame.bytes(8))
+                    frames.writeBuffer(&request)
+                    frames.writeBuffer(&reset)
+                }
+                try await client.send(frames)
+                let goAway = try await client.readFrame(ofType: RawFrame.goAway)
+                #expect(goAway.goAwayFields?.errorCode == 0xb, "ENHANCE_YOUR_CALM")
+                #expect(try await client.waitForClose())
+            }
+        }
+
+        /// A stream's upstream timeout ends it with the 504 answer (checked by the connection
+        /// every second), and the connection goes on serving.
+        @Test func upstreamTimeoutsAnswerStreamsWith504() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            var configuration = self.configuration(upstream)
+            configuration.routes = TestSupport.routes([
+                (
+                    Optional("a.example.com"), "/",
+                    HTTPRoute(service: "default/a", pool: "a", readTimeout: .milliseconds(300))
+                )
+            ])
+            try await TestSupport.withEngine(configuration) { _, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.startHTTP2()
+                try await client.sendRequest(stream: 1, path: "/slow")
+                try await client.sendRequest(stream: 3, path: "/fast")
+                var bodies: [UInt32: [UInt8]] = [:]
+                var ended: Set<UInt32> = []
+                while ended.count < 2 {
+                    let frame = try await client.readFrame()
+                    #expect(frame.type != RawFrame.rstStream && frame.type != RawFrame.goAway)
+                    if frame.type == RawFrame.data { bodies[frame.stream, default: []] += frame.payload }
+                    if frame.endsStream { ended.insert(frame.stream) }
+                }
+                let timedOut = String(decoding: bodies[1] ?? [], as: UTF8.self)
+                #expect(timedOut == "upstream timed out for service \"default/a\" (proxy-read-timeout)\n")
+                #expect(String(decoding: bodies[3] ?? [], as: UTF8.self).hasPrefix("upstream a GET /fast\n"))
+                await client.close()
+            }
+        }
+
         /// An idle connection gets GOAWAY (NO_ERROR) after the idle timeout, then is closed.
         @Test func idleConnectionsEndWithGoAway() async throws {
             let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)

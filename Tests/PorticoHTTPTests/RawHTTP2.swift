@@ -16,7 +16,8 @@ struct RawFrame {
     var stream: UInt32
     var payload: [UInt8]
 
-    var endsStream: Bool { self.flags & Self.endStream != 0 }
+    /// END_STREAM on DATA or HEADERS (the same bit is ACK on SETTINGS and PING).
+    var endsStream: Bool { (self.type == Self.data || self.type == Self.headers) && self.flags & Self.endStream != 0 }
 
     /// A GOAWAY's last stream id and error code.
     var goAwayFields: (lastStream: UInt32, errorCode: UInt32)? {
@@ -63,10 +64,24 @@ struct RawFrame {
 /// A frame-level HTTP/2 client over a ``RawClient`` (h2c with prior knowledge), for what a
 /// client library hides: windows left unacknowledged, GOAWAY, the frames of a response.
 extension RawClient {
-    /// The connection preface and an empty SETTINGS frame (default settings).
-    func startHTTP2() async throws {
+    /// The connection preface and an empty SETTINGS frame (default settings), then the
+    /// server's SETTINGS, acknowledged (its limits apply from then on, RFC 9113 section 6.5.3).
+    @discardableResult
+    func startHTTP2() async throws -> [UInt16: UInt32] {
         try await self.send("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
         try await self.sendFrame(type: RawFrame.settings, stream: 0)
+        var settings: [UInt16: UInt32] = [:]
+        while true {
+            let frame = try await self.readFrame()
+            guard frame.type == RawFrame.settings && frame.flags & 0x1 == 0 else { continue }
+            for offset in stride(from: 0, to: frame.payload.count - 5, by: 6) {
+                let id = UInt16(frame.payload[offset]) << 8 | UInt16(frame.payload[offset + 1])
+                settings[id] = RawFrame.uint32(frame.payload[(offset + 2)..<(offset + 6)])
+            }
+            break
+        }
+        try await self.sendFrame(type: RawFrame.settings, flags: 0x1, stream: 0)
+        return settings
     }
 
     func sendFrame(type: UInt8, flags: UInt8 = 0, stream: UInt32, payload: [UInt8] = []) async throws {
