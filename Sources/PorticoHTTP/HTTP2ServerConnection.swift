@@ -71,6 +71,9 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
     /// Streams whose request head waits for the next frame, at most until the read ends.
     private var pendingHeads: [HTTP2StreamID] = []
     private var lastStreamID = HTTP2StreamID.rootStream
+    /// The client's address, its forwarding headers' facts and the loop's upstream pool,
+    /// worked out once for all streams.
+    private var shared: ProxyHandler.StreamContext?
     private var quiescing = false
     private var idleSince = NIODeadline.now()
     /// One timer per connection: every ``tick`` while streams are open (their proxies'
@@ -218,7 +221,7 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
             tlsFacts: self.tlsFacts
         )
         self.streams[id] = Stream(proxy: proxy, requestEnded: headers.endStream)
-        proxy.startStream(on: context.channel)
+        self.shared = proxy.startStream(on: context.channel, shared: self.shared)
         if headers.endStream {
             self.deliver(.head(head), to: proxy)
             self.deliver(.end(nil), to: proxy)

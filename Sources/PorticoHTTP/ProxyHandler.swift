@@ -49,7 +49,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     /// HTTP/1.1 connections only.
     private var context: ChannelHandlerContext!
     private var eventLoop: (any EventLoop)!
-    private let allocator = ByteBufferAllocator()
+    private static let allocator = ByteBufferAllocator()
     private var pool: UpstreamConnectionPool!
     private var forwarding = ForwardingContext(clientAddress: "", trusted: false, scheme: "http", localPort: "")
     /// The peer's address bytes (4 or 16), checked against ``HTTPRoute/allowedSources``;
@@ -179,10 +179,26 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.setDeadline(.now() + self.limits.headerReadTimeout)
     }
 
+    /// What an HTTP/2 connection's streams share: worked out by its first stream.
+    struct StreamContext {
+        let pool: UpstreamConnectionPool
+        let forwarding: ForwardingContext
+        let clientBytes: [UInt8]?
+    }
+
     /// An HTTP/2 stream begins: its HEADERS come next.
-    func startStream(on channel: any Channel) {
+    func startStream(on channel: any Channel, shared: StreamContext?) -> StreamContext {
         self.streamIsOpen = true
-        self.attach(to: channel)
+        guard let shared else {
+            self.attach(to: channel)
+            return StreamContext(pool: self.pool, forwarding: self.forwarding, clientBytes: self.clientBytes)
+        }
+        self.eventLoop = channel.eventLoop
+        self.pool = shared.pool
+        self.limits = self.core.state.limits
+        self.forwarding = shared.forwarding
+        self.clientBytes = shared.clientBytes
+        return shared
     }
 
     private func attach(to channel: any Channel) {
@@ -1183,7 +1199,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         if let location { headers.add(name: "location", value: location) }
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         if self.closeAfterResponse && !self.isHTTP2Stream { headers.add(name: "connection", value: "close") }
-        let body = self.allocator.buffer(string: message)
+        let body = Self.allocator.buffer(string: message)
         self.emit(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)))
         self.emit(.body(.byteBuffer(body)))
         if self.closeAfterResponse {
