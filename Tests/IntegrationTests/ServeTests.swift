@@ -170,6 +170,58 @@ import Testing
         #expect(serve.terminate() == 0, "\(serve.log)")
     }
 
+    /// HTTP/2 with curl: over TLS (ALPN h2) and h2c with prior knowledge, a 1 MiB upload
+    /// (more than one flow-control window), and 20 requests multiplexed on one connection.
+    @Test func servesHTTP2ToCurl() async throws {
+        let upstream = try await TestUpstream(name: "app")
+        defer { Task { await upstream.close() } }
+        let (http, https, admin) = (freePort(), freePort(), freePort())
+        let certificate = try makeCertificate(names: ["app.example.test"])
+        let directory = try ManifestDirectory(
+            Self.manifests(http: http, https: https, upstream: upstream.port, certificate: certificate)
+        )
+        let serve = try ServeProcess(arguments: [directory.path], adminPort: admin)
+        try serve.waitUntilReady()
+        let tls = ["--http2", "--resolve", "app.example.test:\(https):127.0.0.1"]
+
+        var response = try Curl.get("https://app.example.test:\(https)/h2", tls)
+        #expect(response.status == 200, "\(response)\n\(serve.log)")
+        #expect(response.body == "upstream app: GET /h2\n")
+        #expect(response.headers["x-seen-x-forwarded-proto"] == "https")
+
+        response = try Curl.get(
+            "http://127.0.0.1:\(http)/h2c",
+            ["--http2-prior-knowledge", "-H", "Host: app.example.test"]
+        )
+        #expect(response.status == 200, "\(response)")
+        #expect(response.body == "upstream app: GET /h2c\n")
+
+        let upload = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "portico-upload-\(UUID().uuidString)"
+        )
+        try Data(repeating: 0x75, count: 1 << 20).write(to: upload)
+        defer { try? FileManager.default.removeItem(at: upload) }
+        response = try Curl.get(
+            "https://app.example.test:\(https)/upload",
+            tls + ["--data-binary", "@\(upload.path)", "-H", "Content-Type: application/octet-stream"]
+        )
+        #expect(response.status == 200, "\(response)")
+        #expect(response.body == "upstream app: POST /upload\n")
+
+        // Each URL with its own `-o` (one applies to one URL).
+        let outputs = (0..<20).flatMap { ["-o", "/dev/null", "https://app.example.test:\(https)/multiplexed/\($0)"] }
+        let multiplexed = try ChildProcess.run(
+            ["curl", "-s", "-k", "--max-time", "20", "-Z", "--parallel-max", "20"] + tls
+                + ["-w", "%{http_version} %{response_code} %{num_connects}\\n"] + outputs
+        ).output
+        let lines = multiplexed.split(separator: "\n")
+        #expect(lines.count == 20, "\(multiplexed)")
+        #expect(lines.allSatisfy { $0.hasPrefix("2 200 ") }, "\(multiplexed)")
+        // One TLS connection carried them all (curl reports the one that connected).
+        #expect(lines.filter { $0.hasSuffix(" 1") }.count == 1, "\(multiplexed)")
+        #expect(serve.terminate() == 0, "\(serve.log)")
+    }
+
     @Test func invalidManifestsRefuseToStart() throws {
         let directory = try ManifestDirectory(["bad.yaml": "apiVersion: v1\nkind: Service\nmetadata: {name: Bad}\n"])
         let serve = try ServeProcess(arguments: [directory.path], adminPort: freePort())
