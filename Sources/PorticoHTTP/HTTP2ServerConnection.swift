@@ -45,9 +45,27 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
         var heldHead: HPACKHeaders?
         /// The latest response DATA, held so that the end of the response rides on it.
         var heldData: ByteBuffer?
-        /// The response ended before the request: what still comes is dropped.
-        var discarding = false
+        var state = State.active
+        /// The response's END_STREAM left the HTTP/2 handler (flow control let it go).
+        var endWritten = false
+        /// Request bytes dropped while ``State/discarding``.
         var discarded = 0
+
+        enum State {
+            /// The exchange is in progress.
+            case active
+            /// The response ended and so did the request; the stream waits for its END_STREAM
+            /// to leave (the client's window) and NIO's StreamClosedEvent.
+            case finished
+            /// The response ended before the request: what still comes is read and dropped
+            /// until `until`, then the stream is reset.
+            case discarding(until: NIODeadline)
+        }
+
+        var isDiscarding: Bool {
+            if case .discarding = self.state { return true }
+            return false
+        }
     }
 
     private static let highWatermark = 64 * 1024
@@ -56,8 +74,10 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
     private static let targetWindow = 65535
     /// Window given back once this much was received (half the window).
     private static let windowUpdateThreshold = 32 * 1024
-    /// Request bytes read and dropped after the response ended, before a reset.
+    /// Request bytes read and dropped after the response ended, before a reset; and for how
+    /// long at most.
     private static let discardLimit = 64 * 1024
+    private static let discardTime = TimeAmount.seconds(2)
 
     private let core: EngineCore
     private let isTLS: Bool
@@ -66,6 +86,17 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
     private let idleTimeout: TimeAmount
     private var context: ChannelHandlerContext?
     private var streams: [HTTP2StreamID: Stream] = [:]
+    /// Streams in ``Stream/State/active``: while there are none, the idle timeout runs.
+    private var activeStreams = 0
+    /// Streams the frame delegate found drained (or whose discarded request may now be
+    /// reset), and streams whose frame the HTTP/2 handler refused: handled once the handler's
+    /// write returned (it calls the delegate between encoding a frame and writing it, so
+    /// nothing may write from there).
+    private var afterWrite: [HTTP2StreamID] = []
+    private var refused: [HTTP2StreamID] = []
+    private var afterWriteScheduled = false
+    /// The HTTP/2 handler wrote a GOAWAY for a connection error.
+    private var failed = false
     /// Proxies that were handed request parts in the current read burst.
     private var readers: [ProxyHandler] = []
     /// Streams whose request head waits for the next frame, at most until the read ends.
@@ -75,6 +106,7 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
     /// worked out once for all streams.
     private var shared: ProxyHandler.StreamContext?
     private var quiescing = false
+    private var closing = false
     private var idleSince = NIODeadline.now()
     /// One timer per connection: every ``tick`` while streams are open (their proxies'
     /// timeouts), else at the end of the idle timeout.
@@ -102,6 +134,8 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.closeAllStreams()
+        self.readers.removeAll()
+        self.pendingHeads.removeAll()
         self.timer?.cancel()
         self.timer = nil
         self.context = nil
@@ -116,7 +150,7 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
         let frame = self.unwrapInboundIn(data)
         switch frame.payload {
         case .headers(let headers):
-            if self.streams[frame.streamID]?.discarding == true {
+            if self.streams[frame.streamID]?.isDiscarding == true {
                 self.discard(frame.streamID, 0, ended: true, context: context)
             } else if let proxy = self.streams[frame.streamID]?.proxy {
                 // Trailers (the HTTP/2 handler checked that they end the stream).
@@ -156,6 +190,7 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
             for (id, stream) in self.streams where stream.paused && stream.queued < Self.lowWatermark {
+                // (After the HTTP/2 handler's own writability work, which runs before this.)
                 self.streams[id]?.paused = false
                 stream.proxy.downstreamBecameWritable()
             }
@@ -167,10 +202,7 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
         switch event {
         case let closed as StreamClosedEvent:
             // Reset by the client (or by the HTTP/2 handler for a protocol error), or ended.
-            if let stream = self.streams.removeValue(forKey: closed.streamID) {
-                stream.proxy.streamClosed()
-                self.streamRemoved()
-            }
+            self.remove(closed.streamID)?.proxy.streamClosed()
         case let update as NIOHTTP2WindowUpdatedEvent:
             // The connection window is given back as DATA arrives, whatever its stream: the
             // handler's own count (frames of streams closed meanwhile are not delivered here).
@@ -189,9 +221,18 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // Stream errors were answered with RST_STREAM and end as a StreamClosedEvent; a
-        // connection error was answered with GOAWAY and ends the connection.
-        if error is NIOHTTP2Errors.StreamError { return }
+        if let refused = error as? NIOHTTP2Errors.StreamError {
+            // The HTTP/2 handler refused a frame of ours (e.g. its content-length check on a
+            // response): that stream cannot complete; it is reset.
+            self.refused.append(refused.streamID)
+            return self.scheduleAfterWrite()
+        }
+        if error is any NIOHTTP2Error || error is any NIOHPACKError, !self.failed {
+            // A stream error of the client's: the HTTP/2 handler reset that stream (a
+            // StreamClosedEvent follows); the other streams go on.
+            return
+        }
+        // A connection error (the HTTP/2 handler wrote GOAWAY), or TLS/IO.
         self.core.logger.debug("HTTP/2 connection failed", metadata: ["error": "\(error)"])
         // After the flush of the GOAWAY the HTTP/2 handler wrote (deferred to the end of the
         // tick by the coalescing handler, whose task runs before this one).
@@ -221,6 +262,7 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
             tlsFacts: self.tlsFacts
         )
         self.streams[id] = Stream(proxy: proxy, requestEnded: headers.endStream)
+        self.activeStreams += 1
         self.shared = proxy.startStream(on: context.channel, shared: self.shared)
         if headers.endStream {
             self.deliver(.head(head), to: proxy)
@@ -252,7 +294,7 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
         let size = data.data.readableBytes
         let flowControlled = size + (data.paddingBytes ?? 0)
         guard let proxy = self.streams[id]?.proxy else { return }
-        if self.streams[id]!.discarding {
+        if self.streams[id]!.isDiscarding {
             return self.discard(id, flowControlled, ended: data.endStream, context: context)
         }
         self.streams[id]?.unacknowledged += flowControlled
@@ -309,7 +351,7 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
     }
 
     func write(_ part: HTTPServerResponsePart, on id: HTTP2StreamID) {
-        guard let context = self.context, let stream = self.streams[id], !stream.discarding else { return }
+        guard let context = self.context, let stream = self.streams[id], case .active = stream.state else { return }
         switch part {
         case .head(let head):
             self.writeHeld(id, context: context)
@@ -350,41 +392,49 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
         context.flush()
     }
 
-    /// The stream's exchange is over (its response ended): it leaves the table, reset with
-    /// `reset` when the client may still be sending (NO_ERROR after a whole response, RFC 9113
-    /// section 8.1) or when the response could not be completed.
+    /// The stream's exchange is over (its response ended, or could not be completed: `reset`
+    /// other than NO_ERROR resets it at once, dropping what the HTTP/2 handler still holds).
     func finish(_ id: HTTP2StreamID, reset: HTTP2ErrorCode? = nil) {
         guard let context = self.context, let stream = self.streams[id] else { return }
-        if !stream.requestEnded && (reset == nil || reset == .noError) {
+        if let reset, reset != .noError {
+            self.writeReset(id, reset, context: context)
+            self.remove(id)
+        } else if !stream.requestEnded {
             // The whole response went out while the client is still sending: its body is read
-            // and dropped up to ``discardLimit``, so that the sender of a short body (or of the
-            // empty DATA frame many clients end a request with) gets the response rather than
-            // a reset; past that, the stream is reset with NO_ERROR.
-            self.streams[id]?.discarding = true
+            // and dropped (up to ``discardLimit`` and ``discardTime``), so that the sender of a
+            // short body, or of the empty DATA frame many clients end a request with, gets the
+            // response rather than a reset; after that, RST_STREAM (NO_ERROR once the response
+            // has left, RFC 9113 section 8.1).
+            self.retire(id, as: .discarding(until: .now() + Self.discardTime))
             self.streams[id]?.readHeld = false
             if stream.unacknowledged > 0 {
                 self.streams[id]?.unacknowledged = 0
                 self.writeWindowUpdate(id, stream.unacknowledged, context: context)
             }
-            context.flush()
-            return
+        } else if stream.endWritten {
+            self.remove(id)
+        } else {
+            // Its END_STREAM waits for the client's window: the entry stays (a shutdown waits
+            // for it) until the StreamClosedEvent.
+            self.retire(id, as: .finished)
         }
-        self.streams[id] = nil
-        if let reset, reset != .noError { self.writeReset(id, reset, context: context) }
         context.flush()
-        self.streamRemoved()
     }
 
     /// Request bytes of a stream whose response ended (see ``finish(_:reset:)``).
     private func discard(_ id: HTTP2StreamID, _ size: Int, ended: Bool, context: ChannelHandlerContext) {
-        self.streams[id]?.discarded += size
+        guard let stream = self.streams[id] else { return }
+        let discarded = stream.discarded + size
+        self.streams[id]?.discarded = discarded
         if ended {
-            self.streams[id] = nil
-            self.streamRemoved()
-        } else if self.streams[id]!.discarded > Self.discardLimit {
-            self.streams[id] = nil
-            self.writeReset(id, .noError, context: context)
-            self.streamRemoved()
+            if stream.endWritten { self.remove(id) } else { self.streams[id]?.state = .finished }
+        } else if discarded > Self.discardLimit {
+            // Reset once the response has left (``runAfterWrite()``); until then no more window,
+            // so the client waits.
+            if stream.endWritten {
+                self.writeReset(id, .noError, context: context)
+                self.remove(id)
+            }
         } else if size > 0 {
             self.writeWindowUpdate(id, size, context: context)
         }
@@ -422,15 +472,65 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
         self.writeFrame(id, .rstStream(code), context: context)
     }
 
-    /// Called by the HTTP/2 handler for each frame it writes, after flow control let it go.
+    /// Called by the HTTP/2 handler for each frame it writes, after flow control let it go,
+    /// between encoding the frame into its buffer and writing that buffer: only bookkeeping
+    /// here; what must write (a proxy resuming its upstream) runs in ``runAfterWrite()``.
     func wroteFrame(_ frame: HTTP2Frame) {
-        guard case .data(let data) = frame.payload, let stream = self.streams[frame.streamID] else { return }
-        let queued = stream.queued - data.data.readableBytes
-        self.streams[frame.streamID]?.queued = queued
-        if stream.paused && queued < Self.lowWatermark && self.context?.channel.isWritable == true {
-            self.streams[frame.streamID]?.paused = false
-            stream.proxy.downstreamBecameWritable()
+        let id = frame.streamID
+        switch frame.payload {
+        case .data(let data):
+            guard let stream = self.streams[id] else { return }
+            let queued = stream.queued - data.data.readableBytes
+            self.streams[id]?.queued = queued
+            if data.endStream { self.streams[id]?.endWritten = true }
+            if (stream.paused && queued < Self.lowWatermark) || (data.endStream && stream.isDiscarding) {
+                self.afterWrite.append(id)
+                self.scheduleAfterWrite()
+            }
+        case .headers(let headers) where headers.endStream:
+            guard let stream = self.streams[id] else { return }
+            self.streams[id]?.endWritten = true
+            if stream.isDiscarding {
+                self.afterWrite.append(id)
+                self.scheduleAfterWrite()
+            }
+        case .goAway(_, let code, _) where code != .noError:
+            self.failed = true
+        default:
+            break
         }
+    }
+
+    private func scheduleAfterWrite() {
+        guard !self.afterWriteScheduled, let context = self.context else { return }
+        self.afterWriteScheduled = true
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute { loopBound.value.runAfterWrite() }
+    }
+
+    private func runAfterWrite() {
+        self.afterWriteScheduled = false
+        let drained = self.afterWrite
+        let refused = self.refused
+        self.afterWrite.removeAll(keepingCapacity: true)
+        self.refused.removeAll(keepingCapacity: true)
+        guard let context = self.context else { return }
+        for id in refused where self.streams[id] != nil {
+            // (The reset's StreamClosedEvent takes the stream out and tells its proxy.)
+            self.writeReset(id, .internalError, context: context)
+            self.remove(id)?.proxy.streamClosed()
+        }
+        for id in drained {
+            guard let stream = self.streams[id] else { continue }
+            if stream.isDiscarding, stream.endWritten, stream.discarded > Self.discardLimit {
+                self.writeReset(id, .noError, context: context)
+                self.remove(id)
+            } else if stream.paused && stream.queued < Self.lowWatermark && context.channel.isWritable {
+                self.streams[id]?.paused = false
+                stream.proxy.downstreamBecameWritable()
+            }
+        }
+        context.flush()
     }
 
     // MARK: Connection lifetime
@@ -438,17 +538,32 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
     private func closeAllStreams() {
         let streams = self.streams
         self.streams = [:]
+        self.activeStreams = 0
         for (_, stream) in streams { stream.proxy.streamClosed() }
     }
 
-    private func streamRemoved() {
-        guard self.streams.isEmpty else { return }
-        if self.quiescing {
-            self.closeGracefully()
-        } else {
-            self.idleSince = .now()
-            if self.timer == nil { self.armTimer(at: self.idleSince + self.idleTimeout) }
-        }
+    /// A stream's exchange ended on this side; it stays in the table as `state`.
+    private func retire(_ id: HTTP2StreamID, as state: Stream.State) {
+        guard let stream = self.streams[id] else { return }
+        self.streams[id]?.state = state
+        if case .active = stream.state { self.exchangeEnded() }
+    }
+
+    /// Takes a stream out of the table; once a quiescing connection has none, it closes.
+    @discardableResult
+    private func remove(_ id: HTTP2StreamID) -> Stream? {
+        guard let stream = self.streams.removeValue(forKey: id) else { return nil }
+        if case .active = stream.state { self.exchangeEnded() }
+        if self.quiescing && self.streams.isEmpty { self.closeGracefully() }
+        return stream
+    }
+
+    private func exchangeEnded() {
+        self.activeStreams -= 1
+        guard self.activeStreams == 0 else { return }
+        self.idleSince = .now()
+        // With streams left (finished, discarding), the tick runs and checks the idle time.
+        if self.timer == nil && self.streams.isEmpty { self.armTimer(at: self.idleSince + self.idleTimeout) }
     }
 
     /// GOAWAY naming the last stream taken: the client opens no more, those open finish.
@@ -466,7 +581,8 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
 
     /// Closes once what was written is out (a final GOAWAY's write completing says so).
     private func closeGracefully() {
-        guard let context = self.context else { return }
+        guard !self.closing, let context = self.context else { return }
+        self.closing = true
         let goAway = HTTP2Frame(
             streamID: .rootStream,
             payload: .goAway(lastStreamID: self.lastStreamID, errorCode: .noError, opaqueData: nil)
@@ -493,21 +609,35 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
     func handleScheduledCallback(eventLoop: some EventLoop) {
         self.timer = nil
         self.timerFiresAt = nil
-        guard self.context != nil else { return }
+        guard let context = self.context else { return }
         let now = NIODeadline.now()
         if !self.streams.isEmpty {
             // A proxy may end its stream (a 504) while this runs: iterate a copy.
             let streams = self.streams
-            for (_, stream) in streams { stream.proxy.checkDeadline(now) }
-            // Emptied meanwhile: streamRemoved armed the idle timer.
-            if self.timer == nil && !self.streams.isEmpty { self.armTimer(at: now + Self.tick) }
-            return
+            for (id, stream) in streams {
+                switch stream.state {
+                case .active:
+                    stream.proxy.checkDeadline(now)
+                case .discarding(let until) where until <= now:
+                    self.writeReset(id, stream.endWritten ? .noError : .cancel, context: context)
+                    self.remove(id)
+                case .discarding, .finished:
+                    break
+                }
+            }
+            context.flush()
         }
-        guard !self.quiescing else { return }
-        let deadline = self.idleSince + self.idleTimeout
-        if deadline > now { return self.armTimer(at: deadline) }
-        self.quiescing = true
-        self.closeGracefully()
+        if self.activeStreams == 0 && !self.quiescing && self.idleSince + self.idleTimeout <= now {
+            // Idle (finished streams still waiting for the client's window do not count).
+            self.quiescing = true
+            return self.closeGracefully()
+        }
+        guard self.timer == nil, self.context != nil else { return }
+        if !self.streams.isEmpty {
+            self.armTimer(at: now + Self.tick)
+        } else if !self.quiescing {
+            self.armTimer(at: self.idleSince + self.idleTimeout)
+        }
     }
 
     // MARK: Conversions

@@ -1250,6 +1250,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.cancelTimer()
         guard self.streamIsOpen else { return }
         self.streamIsOpen = false
+        // What channelInactive does for a connection (streamClosed does nothing from now on).
+        self.releaseSlot()
+        if self.logEntry != nil { self.writeLogEntry() }
         stream.connection.finish(stream.id, reset: reset)
     }
 

@@ -96,9 +96,13 @@ import Testing
         ]
     }
 
-    @Test func servesRoutesTLSReloadsAndDrains() async throws {
+    /// `portico serve` on ``manifests(http:https:upstream:certificate:route:)`` with a
+    /// certificate for `app.example.test`, ready; and its upstream, ports and manifests.
+    static func start() async throws -> (
+        upstream: TestUpstream, http: Int, https: Int, admin: Int, certificate: (String, String),
+        directory: ManifestDirectory, serve: ServeProcess
+    ) {
         let upstream = try await TestUpstream(name: "app")
-        defer { Task { await upstream.close() } }
         let (http, https, admin) = (freePort(), freePort(), freePort())
         let certificate = try makeCertificate(names: ["app.example.test"])
         let directory = try ManifestDirectory(
@@ -106,6 +110,12 @@ import Testing
         )
         let serve = try ServeProcess(arguments: [directory.path], adminPort: admin)
         try serve.waitUntilReady()
+        return (upstream, http, https, admin, certificate, directory, serve)
+    }
+
+    @Test func servesRoutesTLSReloadsAndDrains() async throws {
+        let (upstream, http, https, admin, certificate, directory, serve) = try await Self.start()
+        defer { Task { await upstream.close() } }
 
         // Routed by Host, path unchanged, X-Forwarded-* added.
         var response = try Curl.get("http://127.0.0.1:\(http)/some/path?q=1", ["-H", "Host: app.example.test"])
@@ -173,15 +183,8 @@ import Testing
     /// HTTP/2 with curl: over TLS (ALPN h2) and h2c with prior knowledge, a 1 MiB upload
     /// (more than one flow-control window), and 20 requests multiplexed on one connection.
     @Test func servesHTTP2ToCurl() async throws {
-        let upstream = try await TestUpstream(name: "app")
+        let (upstream, http, https, _, _, directory, serve) = try await Self.start()
         defer { Task { await upstream.close() } }
-        let (http, https, admin) = (freePort(), freePort(), freePort())
-        let certificate = try makeCertificate(names: ["app.example.test"])
-        let directory = try ManifestDirectory(
-            Self.manifests(http: http, https: https, upstream: upstream.port, certificate: certificate)
-        )
-        let serve = try ServeProcess(arguments: [directory.path], adminPort: admin)
-        try serve.waitUntilReady()
         let tls = ["--http2", "--resolve", "app.example.test:\(https):127.0.0.1"]
 
         var response = try Curl.get("https://app.example.test:\(https)/h2", tls)
@@ -220,6 +223,7 @@ import Testing
         // One TLS connection carried them all (curl reports the one that connected).
         #expect(lines.filter { $0.hasSuffix(" 1") }.count == 1, "\(multiplexed)")
         #expect(serve.terminate() == 0, "\(serve.log)")
+        withExtendedLifetime(directory) {}  // the manifests stay until the process ended
     }
 
     @Test func invalidManifestsRefuseToStart() throws {

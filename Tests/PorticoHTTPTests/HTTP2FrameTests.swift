@@ -194,6 +194,160 @@ extension PorticoHTTPEngineTests {
             }
         }
 
+        /// A stream that breaks a stream-level rule (DATA beyond its content-length) is reset;
+        /// the connection and its other streams go on.
+        @Test func aStreamErrorResetsOnlyThatStream() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream)) { _, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.startHTTP2()
+                var frames = RawFrame.request(
+                    stream: 1,
+                    method: "POST",
+                    path: "/count",
+                    endStream: false,
+                    fields: [("content-length", "5")]
+                )
+                var data = RawFrame.encode(
+                    type: RawFrame.data,
+                    flags: RawFrame.endStream,
+                    stream: 1,
+                    payload: Array("ten bytes!".utf8)
+                )
+                frames.writeBuffer(&data)
+                try await client.send(frames)
+                let reset = try await client.readFrame(ofType: RawFrame.rstStream)
+                #expect(reset.stream == 1)
+                try await client.sendRequest(stream: 3, path: "/after")
+                var body: [UInt8] = []
+                while true {
+                    let frame = try await client.readFrame()
+                    #expect(frame.type != RawFrame.goAway, "the connection ended")
+                    if frame.type == RawFrame.goAway { break }
+                    if frame.stream == 3 && frame.type == RawFrame.data { body += frame.payload }
+                    if frame.stream == 3 && frame.endsStream { break }
+                }
+                #expect(String(decoding: body, as: UTF8.self).hasPrefix("upstream a GET /after\n"))
+                await client.close()
+            }
+        }
+
+        /// A `limit-connections` slot is given back when a stream ends early (here a 413 that
+        /// resets the stream), as when it ends normally.
+        @Test func connectionLimitSlotsComeBackAfterEarlyEnds() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            var configuration = self.configuration(upstream)
+            configuration.routes = TestSupport.routes([
+                (
+                    Optional("a.example.com"), "/",
+                    HTTPRoute(
+                        service: "default/a",
+                        pool: "a",
+                        maxBodySize: 10,
+                        rateLimit: RateLimit(id: "default/a", connections: 1)
+                    )
+                )
+            ])
+            try await TestSupport.withEngine(configuration) { _, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.startHTTP2()
+                for round in 0..<3 {
+                    let tooLarge = UInt32(4 * round + 1)
+                    try await client.send(
+                        RawFrame.request(
+                            stream: tooLarge,
+                            method: "POST",
+                            path: "/count",
+                            endStream: false,
+                            fields: [("content-length", "100")]
+                        )
+                    )
+                    // Ends the body at once: the discarded stream ends without a reset.
+                    try await client.sendFrame(
+                        type: RawFrame.data,
+                        flags: RawFrame.endStream,
+                        stream: tooLarge,
+                        payload: Array(repeating: 0x61, count: 100)
+                    )
+                    try await client.sendRequest(stream: tooLarge + 2, path: "/ok/\(round)")
+                    var body: [UInt8] = []
+                    while true {
+                        let frame = try await client.readFrame()
+                        if frame.stream == tooLarge + 2 && frame.type == RawFrame.data { body += frame.payload }
+                        if frame.stream == tooLarge + 2 && frame.endsStream { break }
+                    }
+                    let text = String(decoding: body, as: UTF8.self)
+                    #expect(text.hasPrefix("upstream a GET /ok/\(round)\n"), "round \(round): \(text)")
+                }
+                await client.close()
+            }
+        }
+
+        /// A client that stops sending after an early response: its stream is reset after the
+        /// discard time rather than kept open.
+        @Test func abandonedUploadsAreResetAfterTheDiscardTime() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream, maxBodySize: 10)) { _, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.startHTTP2()
+                try await client.send(
+                    RawFrame.request(
+                        stream: 1,
+                        method: "POST",
+                        path: "/count",
+                        endStream: false,
+                        fields: [("content-length", "100")]
+                    )
+                )
+                // The 413, then (about two seconds later) RST_STREAM NO_ERROR.
+                var ended = false
+                while true {
+                    let frame = try await client.readFrame()
+                    if frame.stream == 1 && frame.endsStream { ended = true }
+                    if frame.type == RawFrame.rstStream {
+                        #expect(ended && frame.stream == 1)
+                        #expect(RawFrame.uint32(frame.payload[0..<4]) == 0, "NO_ERROR")
+                        break
+                    }
+                }
+                await client.close()
+            }
+        }
+
+        /// Shutting down while a finished response still waits for the client's window: the
+        /// connection stays until that response has left, then closes.
+        @Test func shutdownWaitsForResponsesHeldByFlowControl() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream)) { engine, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                // SETTINGS_INITIAL_WINDOW_SIZE 16: the response body leaves 16 bytes at a time.
+                try await client.startHTTP2(settings: [(0x4, 16)])
+                try await client.sendRequest(stream: 1, path: "/held")
+                var body: [UInt8] = []
+                while body.count < 16 {
+                    let frame = try await client.readFrame()
+                    if frame.stream == 1 && frame.type == RawFrame.data { body += frame.payload }
+                }
+                let shutdown = Task { await engine.shutdown(gracePeriod: .seconds(30)) }
+                _ = try await client.readFrame(ofType: RawFrame.goAway)
+                try await Task.sleep(nanoseconds: 200_000_000)
+                try await client.sendWindowUpdate(stream: 1, increment: 1 << 20)
+                var ended = false
+                while !ended {
+                    let frame = try await client.readFrame()
+                    if frame.stream == 1 && frame.type == RawFrame.data { body += frame.payload }
+                    if frame.stream == 1 && frame.endsStream { ended = true }
+                }
+                #expect(String(decoding: body, as: UTF8.self).hasPrefix("upstream a GET /held\n"))
+                #expect(try await client.waitForClose())
+                await shutdown.value
+            }
+        }
+
         /// Upstream connections of a burst of exchanges stay for the next burst even above the
         /// idle limit, and are trimmed back to it after the burst grace.
         @Test func burstsReuseUpstreamConnectionsAboveTheIdleLimit() async throws {

@@ -66,10 +66,12 @@ struct RawFrame {
 extension RawClient {
     /// The connection preface and an empty SETTINGS frame (default settings), then the
     /// server's SETTINGS, acknowledged (its limits apply from then on, RFC 9113 section 6.5.3).
+    /// `settings`: (identifier, value) pairs of the client's SETTINGS.
     @discardableResult
-    func startHTTP2() async throws -> [UInt16: UInt32] {
+    func startHTTP2(settings ours: [(UInt16, UInt32)] = []) async throws -> [UInt16: UInt32] {
         try await self.send("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-        try await self.sendFrame(type: RawFrame.settings, stream: 0)
+        let payload = ours.flatMap { [UInt8($0.0 >> 8), UInt8($0.0 & 0xff)] + RawFrame.bytes($0.1) }
+        try await self.sendFrame(type: RawFrame.settings, stream: 0, payload: payload)
         var settings: [UInt16: UInt32] = [:]
         while true {
             let frame = try await self.readFrame()
