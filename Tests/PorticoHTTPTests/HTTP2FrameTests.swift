@@ -1,5 +1,6 @@
 import NIOCore
 import PorticoHTTP
+import PorticoRouting
 import Testing
 
 extension PorticoHTTPEngineTests {
@@ -23,6 +24,29 @@ extension PorticoHTTPEngineTests {
                 pools: ["a": UpstreamPool(endpoints: [TestSupport.endpoint(upstream)])],
                 limits: limits
             )
+        }
+
+        /// An engine serving ``configuration(_:limits:maxBodySize:)`` (with `routes` instead of
+        /// its own when given) and the test upstream `a`, and a raw HTTP/2 client connected to
+        /// its plain port (prefaces and SETTINGS exchanged; `settings` are the client's),
+        /// closed after `body`.
+        private func withClient(
+            limits: HTTPLimits = HTTPLimits(),
+            maxBodySize: Int? = nil,
+            routes: RouteTable<HTTPRoute>? = nil,
+            settings: [(UInt16, UInt32)] = [],
+            _ body: (RawClient, HTTPEngine, TestUpstream) async throws -> Void
+        ) async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            var configuration = self.configuration(upstream, limits: limits, maxBodySize: maxBodySize)
+            if let routes { configuration.routes = routes }
+            try await TestSupport.withEngine(configuration) { engine, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.startHTTP2(settings: settings)
+                try await body(client, engine, upstream)
+                await client.close()
+            }
         }
 
         /// A client that grants no window beyond the initial 65,535 bytes gets that much; the
@@ -64,7 +88,6 @@ extension PorticoHTTPEngineTests {
                 }
                 #expect(ended)
                 #expect(received == total)
-                await client.close()
             }
         }
 
@@ -73,11 +96,7 @@ extension PorticoHTTPEngineTests {
         /// bodiless request ended by an empty DATA frame stays bodiless; TRACE with content is
         /// refused.
         @Test func requestBodiesAreFramedForHTTP1Upstreams() async throws {
-            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
-            defer { Task { await upstream.stop() } }
-            try await TestSupport.withEngine(self.configuration(upstream)) { _, ports in
-                let client = try await TestSupport.connect(ports[.http])
-                try await client.startHTTP2()
+            try await self.withClient { client, _, upstream in
                 /// Sends HEADERS (without END_STREAM) and one DATA frame ending the stream, in
                 /// one write; returns the response's DATA as text and whether it ended normally.
                 func exchange(
@@ -121,7 +140,6 @@ extension PorticoHTTPEngineTests {
                 // Nothing reached the upstream as a request of its own.
                 let after = try await exchange(7, method: "GET", path: "/after", body: "")
                 #expect(after.0.hasPrefix("upstream a GET /after\n"))
-                await client.close()
             }
         }
 
@@ -129,11 +147,7 @@ extension PorticoHTTPEngineTests {
         /// of a short body is read and dropped, so the client sees no reset; a long one is
         /// reset with NO_ERROR after the response.
         @Test func bodiesAfterAnEarlyResponseAreDroppedThenReset() async throws {
-            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
-            defer { Task { await upstream.stop() } }
-            try await TestSupport.withEngine(self.configuration(upstream, maxBodySize: 1024)) { _, ports in
-                let client = try await TestSupport.connect(ports[.http])
-                try await client.startHTTP2()
+            try await self.withClient(maxBodySize: 1024) { client, _, upstream in
                 func response(_ stream: UInt32) async throws -> (status: Bool, reset: UInt32?) {
                     var ended = false
                     while true {
@@ -190,18 +204,13 @@ extension PorticoHTTPEngineTests {
                 let reset = try await client.readFrame(ofType: RawFrame.rstStream)
                 #expect(reset.stream == 5)
                 #expect(RawFrame.uint32(reset.payload[0..<4]) == 0, "NO_ERROR")
-                await client.close()
             }
         }
 
         /// A stream that breaks a stream-level rule (DATA beyond its content-length) is reset;
         /// the connection and its other streams go on.
         @Test func aStreamErrorResetsOnlyThatStream() async throws {
-            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
-            defer { Task { await upstream.stop() } }
-            try await TestSupport.withEngine(self.configuration(upstream)) { _, ports in
-                let client = try await TestSupport.connect(ports[.http])
-                try await client.startHTTP2()
+            try await self.withClient { client, _, upstream in
                 var frames = RawFrame.request(
                     stream: 1,
                     method: "POST",
@@ -229,17 +238,13 @@ extension PorticoHTTPEngineTests {
                     if frame.stream == 3 && frame.endsStream { break }
                 }
                 #expect(String(decoding: body, as: UTF8.self).hasPrefix("upstream a GET /after\n"))
-                await client.close()
             }
         }
 
         /// A `limit-connections` slot is given back when a stream ends early (here a 413 that
         /// resets the stream), as when it ends normally.
         @Test func connectionLimitSlotsComeBackAfterEarlyEnds() async throws {
-            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
-            defer { Task { await upstream.stop() } }
-            var configuration = self.configuration(upstream)
-            configuration.routes = TestSupport.routes([
+            let routes = TestSupport.routes([
                 (
                     Optional("a.example.com"), "/",
                     HTTPRoute(
@@ -250,9 +255,7 @@ extension PorticoHTTPEngineTests {
                     )
                 )
             ])
-            try await TestSupport.withEngine(configuration) { _, ports in
-                let client = try await TestSupport.connect(ports[.http])
-                try await client.startHTTP2()
+            try await self.withClient(routes: routes) { client, _, upstream in
                 for round in 0..<3 {
                     let tooLarge = UInt32(4 * round + 1)
                     try await client.send(
@@ -281,18 +284,13 @@ extension PorticoHTTPEngineTests {
                     let text = String(decoding: body, as: UTF8.self)
                     #expect(text.hasPrefix("upstream a GET /ok/\(round)\n"), "round \(round): \(text)")
                 }
-                await client.close()
             }
         }
 
         /// A client that stops sending after an early response: its stream is reset after the
         /// discard time rather than kept open.
         @Test func abandonedUploadsAreResetAfterTheDiscardTime() async throws {
-            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
-            defer { Task { await upstream.stop() } }
-            try await TestSupport.withEngine(self.configuration(upstream, maxBodySize: 10)) { _, ports in
-                let client = try await TestSupport.connect(ports[.http])
-                try await client.startHTTP2()
+            try await self.withClient(maxBodySize: 10) { client, _, upstream in
                 try await client.send(
                     RawFrame.request(
                         stream: 1,
@@ -313,19 +311,14 @@ extension PorticoHTTPEngineTests {
                         break
                     }
                 }
-                await client.close()
             }
         }
 
         /// Shutting down while a finished response still waits for the client's window: the
         /// connection stays until that response has left, then closes.
         @Test func shutdownWaitsForResponsesHeldByFlowControl() async throws {
-            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
-            defer { Task { await upstream.stop() } }
-            try await TestSupport.withEngine(self.configuration(upstream)) { engine, ports in
-                let client = try await TestSupport.connect(ports[.http])
-                // SETTINGS_INITIAL_WINDOW_SIZE 16: the response body leaves 16 bytes at a time.
-                try await client.startHTTP2(settings: [(0x4, 16)])
+            // SETTINGS_INITIAL_WINDOW_SIZE 16: the response body leaves 16 bytes at a time.
+            try await self.withClient(settings: [(0x4, 16)]) { client, engine, _ in
                 try await client.sendRequest(stream: 1, path: "/held")
                 var body: [UInt8] = []
                 while body.count < 16 {
@@ -351,12 +344,8 @@ extension PorticoHTTPEngineTests {
         /// Upstream connections of a burst of exchanges stay for the next burst even above the
         /// idle limit, and are trimmed back to it after the burst grace.
         @Test func burstsReuseUpstreamConnectionsAboveTheIdleLimit() async throws {
-            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
-            defer { Task { await upstream.stop() } }
             let limits = HTTPLimits(maxIdleUpstreamConnectionsPerEndpoint: 2)
-            try await TestSupport.withEngine(self.configuration(upstream, limits: limits)) { _, ports in
-                let client = try await TestSupport.connect(ports[.http])
-                try await client.startHTTP2()
+            try await self.withClient(limits: limits) { client, _, upstream in
                 var nextStream: UInt32 = 1
                 // Eight requests in one write: they start in one read burst, each needing a connection.
                 func burst() async throws {
@@ -383,7 +372,6 @@ extension PorticoHTTPEngineTests {
                 try await Task.sleep(nanoseconds: 2_500_000_000)
                 try await burst()
                 #expect(upstream.connectionsAccepted.load(ordering: .relaxed) == 14, "two kept, six opened")
-                await client.close()
             }
         }
 
@@ -413,11 +401,7 @@ extension PorticoHTTPEngineTests {
         /// Opening and resetting streams in a loop (CVE-2023-44487, "rapid reset") ends the
         /// connection with GOAWAY ENHANCE_YOUR_CALM.
         @Test func rapidResetEndsTheConnection() async throws {
-            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
-            defer { Task { await upstream.stop() } }
-            try await TestSupport.withEngine(self.configuration(upstream)) { _, ports in
-                let client = try await TestSupport.connect(ports[.http])
-                try await client.startHTTP2()
+            try await self.withClient { client, _, upstream in
                 var frames = ByteBuffer()
                 for index in 0..<400 {
                     let stream = UInt32(2 * index + 1)
@@ -436,18 +420,13 @@ extension PorticoHTTPEngineTests {
         /// A stream's upstream timeout ends it with the 504 answer (checked by the connection
         /// every second), and the connection goes on serving.
         @Test func upstreamTimeoutsAnswerStreamsWith504() async throws {
-            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
-            defer { Task { await upstream.stop() } }
-            var configuration = self.configuration(upstream)
-            configuration.routes = TestSupport.routes([
+            let routes = TestSupport.routes([
                 (
                     Optional("a.example.com"), "/",
                     HTTPRoute(service: "default/a", pool: "a", readTimeout: .milliseconds(300))
                 )
             ])
-            try await TestSupport.withEngine(configuration) { _, ports in
-                let client = try await TestSupport.connect(ports[.http])
-                try await client.startHTTP2()
+            try await self.withClient(routes: routes) { client, _, upstream in
                 try await client.sendRequest(stream: 1, path: "/slow")
                 try await client.sendRequest(stream: 3, path: "/fast")
                 var bodies: [UInt32: [UInt8]] = [:]
@@ -461,18 +440,13 @@ extension PorticoHTTPEngineTests {
                 let timedOut = String(decoding: bodies[1] ?? [], as: UTF8.self)
                 #expect(timedOut == "upstream timed out for service \"default/a\" (proxy-read-timeout)\n")
                 #expect(String(decoding: bodies[3] ?? [], as: UTF8.self).hasPrefix("upstream a GET /fast\n"))
-                await client.close()
             }
         }
 
         /// An idle connection gets GOAWAY (NO_ERROR) after the idle timeout, then is closed.
         @Test func idleConnectionsEndWithGoAway() async throws {
-            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
-            defer { Task { await upstream.stop() } }
             let limits = HTTPLimits(idleTimeout: .milliseconds(300))
-            try await TestSupport.withEngine(self.configuration(upstream, limits: limits)) { _, ports in
-                let client = try await TestSupport.connect(ports[.http])
-                try await client.startHTTP2()
+            try await self.withClient(limits: limits) { client, _, upstream in
                 try await client.sendRequest(stream: 1, path: "/first")
                 var ended = false
                 var goAway: RawFrame?
@@ -491,11 +465,7 @@ extension PorticoHTTPEngineTests {
         /// Shutting down: GOAWAY naming the last stream taken; that stream still completes,
         /// then the connection closes without waiting for the grace period.
         @Test func shutdownLetsOpenStreamsFinish() async throws {
-            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
-            defer { Task { await upstream.stop() } }
-            try await TestSupport.withEngine(self.configuration(upstream)) { engine, ports in
-                let client = try await TestSupport.connect(ports[.http])
-                try await client.startHTTP2()
+            try await self.withClient { client, engine, upstream in
                 try await client.sendRequest(stream: 1, method: "POST", path: "/count", endStream: false)
                 try await client.sendFrame(type: RawFrame.data, stream: 1, payload: Array("part one,".utf8))
                 // The stream is open (its body half sent) when the shutdown starts.
