@@ -227,7 +227,11 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
             self.refused.append(refused.streamID)
             return self.scheduleAfterWrite()
         }
-        if error is any NIOHTTP2Error || error is any NIOHPACKError, !self.failed {
+        // (NIOHTTP2 fires its few outbound connection errors without a GOAWAY: the one a
+        // client can cause is a pile of control frames it does not read.)
+        if error is any NIOHTTP2Error || error is any NIOHPACKError, !self.failed,
+            !(error is NIOHTTP2Errors.ExcessiveOutboundFrameBuffering)
+        {
             // A stream error of the client's: the HTTP/2 handler reset that stream (a
             // StreamClosedEvent follows); the other streams go on.
             return
