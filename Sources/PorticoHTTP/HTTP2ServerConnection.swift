@@ -396,11 +396,11 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
         context.flush()
     }
 
-    /// The stream's exchange is over (its response ended, or could not be completed: `reset`
-    /// other than NO_ERROR resets it at once, dropping what the HTTP/2 handler still holds).
+    /// The stream's exchange is over: its response ended, or could not be completed (`reset`
+    /// resets it at once, dropping what the HTTP/2 handler still holds for it).
     func finish(_ id: HTTP2StreamID, reset: HTTP2ErrorCode? = nil) {
         guard let context = self.context, let stream = self.streams[id] else { return }
-        if let reset, reset != .noError {
+        if let reset {
             self.writeReset(id, reset, context: context)
             self.remove(id)
         } else if !stream.requestEnded {
@@ -694,7 +694,7 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
     static func responseBlock(_ head: HTTPResponseHead) -> HPACKHeaders {
         var block = HPACKHeaders()
         block.reserveCapacity(head.headers.count + 1)
-        block.add(name: ":status", value: Self.statusText(head.status.code))
+        block.add(name: ":status", value: String(head.status.code))
         for (name, value) in head.headers {
             let name = Self.lowercased(name)
             switch name {
@@ -703,16 +703,6 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
             }
         }
         return block
-    }
-
-    private static func statusText(_ code: UInt) -> String {
-        switch code {
-        case 200: return "200"
-        case 204: return "204"
-        case 304: return "304"
-        case 404: return "404"
-        default: return String(code)
-        }
     }
 
     private static func fields(of block: HPACKHeaders) -> [(String, String)] {

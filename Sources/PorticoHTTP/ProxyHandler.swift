@@ -1260,9 +1260,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.phase = .closing
         self.dropUpstream()
         if let stream = self.stream {
-            // Ends the stream, reset (NO_ERROR) if the client is still sending.
+            // Ends the stream; the connection drops what the client still sends, then resets.
             self.emit(part)
-            self.endStream(stream, reset: .noError)
+            self.endStream(stream, reset: nil)
             return
         }
         let context = self.context!
