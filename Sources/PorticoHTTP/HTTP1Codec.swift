@@ -98,15 +98,22 @@ private struct HeadScanner {
         var headers: HTTPHeaders
         /// Bytes consumed, including leading empty lines and the final empty line.
         var length: Int
+        /// With `dropHopByHop`: the framing fields and `Connection` options read on the way.
+        var framing = FramingFields()
+        var connection = ConnectionOptions()
     }
 
     /// `nil` when the head is not complete yet. `firstLineLimit` bounds the start line (414 for
-    /// requests); `firstLineError` is thrown when it is exceeded.
+    /// requests); `firstLineError` is thrown when it is exceeded. With `dropHopByHop` (a
+    /// response on its way to the client) the hop-by-hop fields (RFC 9110 7.6.1: `Connection`,
+    /// what it names, `Keep-Alive`, `Proxy-Connection`, `TE`, `Trailer`, `Upgrade`) are left out
+    /// before any string is made of them, and the framing fields are read in the same pass.
     static func scan(
         _ bytes: UnsafeRawBufferPointer,
         limits: HTTP1HeadLimits,
         firstLineLimit: Int,
-        firstLineError: HTTP1ParseError
+        firstLineError: HTTP1ParseError,
+        dropHopByHop: Bool = false
     ) throws -> Head? {
         let count = bytes.count
         var position = 0
@@ -157,17 +164,93 @@ private struct HeadScanner {
         // through `add`, which checks every name again.
         var fields: [(String, String)] = []
         fields.reserveCapacity(fieldCount)
+        var framing = FramingFields()
+        var connection = ConnectionOptions()
+        var connectionValues: [String] = []
         var line = fieldsStart
         for _ in 0..<fieldCount {
             let end = Self.lineEnd(bytes, from: line)!
-            fields.append(try Self.field(bytes, start: line, end: end.contentEnd))
+            let (name, value) = try Self.fieldRanges(bytes, start: line, end: end.contentEnd)
             line = end.next
+            if dropHopByHop {
+                switch Self.responseField(bytes, name) {
+                case .connection:
+                    let text = Self.string(bytes, value)
+                    connection.read(text)
+                    if connection.namesHeaders { connectionValues.append(text) }
+                    continue
+                case .hopByHop:
+                    continue
+                case .contentLength:
+                    framing.readContentLength(Self.string(bytes, value))
+                case .transferEncoding:
+                    framing.readTransferEncoding(Self.string(bytes, value))
+                case .other:
+                    break
+                }
+            }
+            fields.append((Self.string(bytes, name), Self.string(bytes, value)))
         }
-        return Head(startLine: startLine, headers: HTTPHeaders(fields), length: position)
+        if connection.namesHeaders {
+            // Rare: `Connection` names other fields, which go too.
+            var named: [String] = []
+            for value in connectionValues {
+                value.forEachListElement { token in
+                    if ConnectionOptions.namesHeader(token) { named.append(token.lowercased()) }
+                }
+            }
+            fields.removeAll { field in named.contains { $0.utf8.elementsEqual(field.0.lowercased().utf8) } }
+        }
+        var head = Head(startLine: startLine, headers: HTTPHeaders(fields), length: position)
+        head.framing = framing
+        head.connection = connection
+        return head
+    }
+
+    /// The response fields ``scan(_:limits:firstLineLimit:firstLineError:dropHopByHop:)`` looks at.
+    private enum ResponseField {
+        case connection, hopByHop, contentLength, transferEncoding, other
+    }
+
+    private static func responseField(_ bytes: UnsafeRawBufferPointer, _ name: Range<Int>) -> ResponseField {
+        switch name.count {
+        case 2 where Self.name(bytes, name, is: "te"): return .hopByHop
+        case 7 where Self.name(bytes, name, is: "trailer") || Self.name(bytes, name, is: "upgrade"): return .hopByHop
+        case 10 where Self.name(bytes, name, is: "connection"): return .connection
+        case 10 where Self.name(bytes, name, is: "keep-alive"): return .hopByHop
+        case 14 where Self.name(bytes, name, is: "content-length"): return .contentLength
+        case 16 where Self.name(bytes, name, is: "proxy-connection"): return .hopByHop
+        case 17 where Self.name(bytes, name, is: "transfer-encoding"): return .transferEncoding
+        default: return .other
+        }
+    }
+
+    /// Whether the token at `range` is `lowercase` in any case (`range` has its length).
+    @inline(__always)
+    private static func name(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, is lowercase: StaticString) -> Bool {
+        lowercase.withUTF8Buffer { expected in
+            var index = 0
+            for position in range {
+                if bytes[position] | 0x20 != expected[index] { return false }
+                index += 1
+            }
+            return true
+        }
+    }
+
+    @inline(__always)
+    private static func string(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
     }
 
     /// Parses `name: value` (OWS trimmed) from one field line.
     static func field(_ bytes: UnsafeRawBufferPointer, start: Int, end: Int) throws -> (String, String) {
+        let (name, value) = try Self.fieldRanges(bytes, start: start, end: end)
+        return (Self.string(bytes, name), Self.string(bytes, value))
+    }
+
+    /// Where the name and the value (OWS trimmed) of one field line are, both validated.
+    static func fieldRanges(_ bytes: UnsafeRawBufferPointer, start: Int, end: Int) throws -> (Range<Int>, Range<Int>) {
         let table = ByteClass.table
         let first = bytes[start]
         if first == 0x20 || first == 0x09 { throw HTTP1ParseError.obsoleteLineFolding }
@@ -186,9 +269,7 @@ private struct HeadScanner {
             guard table[Int(bytes[index])] & ByteClass.fieldValue != 0 else { throw HTTP1ParseError.invalidFieldValue }
             index += 1
         }
-        let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<colon]), as: UTF8.self)
-        let value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self)
-        return (name, value)
+        return (start..<colon, valueStart..<valueEnd)
     }
 
     /// The end of the line starting at `from`: where its content ends (before CR LF or LF)
@@ -337,20 +418,29 @@ struct FramingFields {
     /// `chunked` is the last transfer coding.
     var chunkedLast = false
 
+    init() {}
+
     init(_ headers: HTTPHeaders) {
         for (name, value) in headers {
             switch name.utf8.count {
-            case 14 where name.equalsLowercaseToken("content-length"):
-                if !Self.readContentLength(value, into: &self.contentLength) { self.invalidContentLength = true }
-            case 17 where name.equalsLowercaseToken("transfer-encoding"):
-                self.transferEncoding = true
-                var chunked = false
-                value.forEachListElement { chunked = $0.equalsLowercaseToken("chunked") }
-                self.chunkedLast = chunked
-            default:
-                continue
+            case 14 where name.equalsLowercaseToken("content-length"): self.readContentLength(value)
+            case 17 where name.equalsLowercaseToken("transfer-encoding"): self.readTransferEncoding(value)
+            default: continue
             }
         }
+    }
+
+    /// One `Content-Length` field.
+    mutating func readContentLength(_ value: String) {
+        if !Self.readContentLength(value, into: &self.contentLength) { self.invalidContentLength = true }
+    }
+
+    /// One `Transfer-Encoding` field (the last one's last coding decides).
+    mutating func readTransferEncoding(_ value: String) {
+        self.transferEncoding = true
+        var chunked = false
+        value.forEachListElement { chunked = $0.equalsLowercaseToken("chunked") }
+        self.chunkedLast = chunked
     }
 }
 
@@ -565,6 +655,9 @@ struct HTTP1ResponseDecoder {
     private var stopAfterEnd = false
     /// The request being answered was a HEAD: its response has no body whatever it says.
     var answeringHEAD = false
+    /// For the head last returned: its hop-by-hop fields were left out (all but a 101's), and
+    /// this is what its `Connection` fields said; `nil` when they are still in the head.
+    private(set) var removedHopByHop: ConnectionOptions?
     let limits: HTTP1HeadLimits
 
     init(limits: HTTP1HeadLimits) {
@@ -588,14 +681,23 @@ struct HTTP1ResponseDecoder {
         switch self.state {
         case .head:
             guard buffer.readableBytes > 0 else { return nil }
-            guard let (head, length) = try Self.parseHead(buffer, limits: self.limits) else { return nil }
-            buffer.moveReaderIndex(forwardBy: length)
+            guard var (head, length, scanned) = try Self.parseHead(buffer, limits: self.limits, dropHopByHop: true)
+            else { return nil }
             let code = head.status.code
+            var fields = scanned.framing
+            if code == 101 {
+                // A protocol switch keeps `Upgrade` and `Connection` for the proxy: read again, all.
+                (head, _, _) = try Self.parseHead(buffer, limits: self.limits, dropHopByHop: false)!
+                fields = FramingFields(head.headers)
+                self.removedHopByHop = nil
+            } else {
+                self.removedHopByHop = scanned.connection
+            }
+            buffer.moveReaderIndex(forwardBy: length)
             if code >= 100 && code < 200 && code != 101 {
                 return .head(head)  // informational: the final response follows
             }
             if code == 101 { self.stopAfterEnd = true }
-            let fields = FramingFields(head.headers)
             let framing: HTTP1BodyFraming
             if self.answeringHEAD || code == 101 || code == 204 || code == 304 {
                 framing = .none
@@ -632,14 +734,19 @@ struct HTTP1ResponseDecoder {
         return .end(nil)
     }
 
-    private static func parseHead(_ buffer: ByteBuffer, limits: HTTP1HeadLimits) throws -> (HTTPResponseHead, Int)? {
+    private static func parseHead(
+        _ buffer: ByteBuffer,
+        limits: HTTP1HeadLimits,
+        dropHopByHop: Bool
+    ) throws -> (HTTPResponseHead, Int, HeadScanner.Head)? {
         try buffer.withUnsafeReadableBytes { bytes in
             guard
                 let head = try HeadScanner.scan(
                     bytes,
                     limits: limits,
                     firstLineLimit: limits.maxFieldSize,
-                    firstLineError: .headerSectionTooLarge
+                    firstLineError: .headerSectionTooLarge,
+                    dropHopByHop: dropHopByHop
                 )
             else { return nil }
             // HTTP-version SP 3DIGIT SP [ reason-phrase ]  (a missing SP before an empty reason is tolerated)
@@ -661,7 +768,7 @@ struct HTTP1ResponseDecoder {
                 throw HTTP1ParseError.invalidStatusLine
             }
             let status = HTTPResponseStatus(statusCode: code)
-            return (HTTPResponseHead(version: version, status: status, headers: head.headers), head.length)
+            return (HTTPResponseHead(version: version, status: status, headers: head.headers), head.length, head)
         }
     }
 }

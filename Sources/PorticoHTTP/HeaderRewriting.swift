@@ -253,6 +253,7 @@ struct ForwardingContext {
     var localPort: String
 
     func apply(to headers: inout HTTPHeaders, facts: RequestHeadFacts) {
+        headers.reserveCapacity(headers.count + 5)  // one copy of the fields, not one per add
         if facts.hasForwardedFor {
             if self.trusted {
                 let existing = headers["x-forwarded-for"].joined(separator: ", ")

@@ -952,7 +952,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
                 _ = head.headers.removeHopByHopFromResponse(keepUpgrade: true, version: upstreamVersion)
             } else {
                 if self.isUpgradeRequest { self.closeAfterResponse = true }
-                let keepAlive = head.headers.removeHopByHopFromResponse(keepUpgrade: false, version: upstreamVersion)
+                let keepAlive =
+                    self.upstream?.removedHopByHop?.isKeepAlive(upstreamVersion)
+                    ?? head.headers.removeHopByHopFromResponse(keepUpgrade: false, version: upstreamVersion)
                 self.upstreamReusable = keepAlive && !self.upstreamIsHTTP2
                 if self.requestVersion.major == 1 && self.requestVersion.minor == 0 {
                     // An HTTP/1.0 client cannot read chunked bodies: delimit by close instead.

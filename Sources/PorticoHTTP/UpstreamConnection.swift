@@ -124,6 +124,11 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         self.context?.close(promise: nil)
     }
 
+    /// For the response head last handed over: its hop-by-hop fields were already left out and
+    /// this is what its `Connection` fields said (`nil`: they are still in the head, as for a
+    /// 101 or an HTTP/2 stream's head).
+    var removedHopByHop: ConnectionOptions? { self.decoder.removedHopByHop }
+
     /// Lets a withheld read through once the downstream drained.
     func resumeReading() {
         if self.readPending, let context = self.context {
@@ -241,9 +246,22 @@ final class UpstreamConnectionPool {
 
     /// The next round-robin start index for `pool`.
     func nextIndex(pool: String, count: Int) -> Int {
-        let index = self.cursors[pool, default: 0]
-        self.cursors[pool] = index &+ 1
-        return index % count
+        Self.postIncrement(&self.cursors[pool, default: 0]) % count  // one hash lookup
+    }
+
+    private static func postIncrement(_ value: inout Int) -> Int {
+        defer { value &+= 1 }
+        return value
+    }
+
+    private static func append(
+        _ connection: UpstreamConnection,
+        to list: inout [UpstreamConnection],
+        below cap: Int
+    ) -> Bool {
+        guard list.count < cap else { return false }
+        list.append(connection)
+        return true
     }
 
     /// The most recently used idle connection for `key`, if any.
@@ -267,12 +285,13 @@ final class UpstreamConnectionPool {
         // a proxied request: with 100 HTTP/2 streams and 64 kept, 14% of Portico's CPU went
         // into connecting). A hard cap bounds the overflow.
         let limit = limits.maxIdleUpstreamConnectionsPerEndpoint
-        guard self.idle[connection.key, default: []].count < limit * Self.burstFactor else {
+        connection.idleSince = .now()
+        // One hash lookup; the list is changed in place (no copy).
+        guard Self.append(connection, to: &self.idle[connection.key, default: []], below: limit * Self.burstFactor)
+        else {
             connection.close()
             return
         }
-        connection.idleSince = .now()
-        self.idle[connection.key, default: []].append(connection)  // in place, no copy
         self.maxIdle = limit
         if self.sweeper == nil {
             self.idleTimeout = limits.upstreamIdleTimeout

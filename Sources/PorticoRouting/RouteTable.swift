@@ -279,7 +279,7 @@ struct RouteIndex: Sendable {
     }
 
     private func hostRoutes(for rawHost: Substring?) -> HostRoutes? {
-        guard let rawHost, !rawHost.isEmpty else { return anyHost }
+        guard let rawHost, !rawHost.isEmpty, !(exactHosts.isEmpty && wildcardHosts.isEmpty) else { return anyHost }
         let host = Self.normalizedHost(rawHost)
         if !exactHosts.isEmpty, let routes = exactHosts[host] {
             return routes

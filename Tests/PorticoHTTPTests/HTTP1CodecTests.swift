@@ -156,6 +156,39 @@ struct HTTP1CodecTests {
         }
     }
 
+    @Test func responseHopByHopFieldsAreLeftOutWhileDecoding() throws {
+        func head(_ text: String) throws -> (HTTPResponseHead, HTTP1ResponseDecoder) {
+            var decoder = HTTP1ResponseDecoder(limits: self.limits)
+            var buffer = ByteBuffer(string: text)
+            guard case .head(let head) = try decoder.next(&buffer) else {
+                throw HTTP1ParseError.invalidStatusLine
+            }
+            return (head, decoder)
+        }
+        var (response, decoder) = try head(
+            "HTTP/1.1 200 OK\r\nCONNECTION: Close, X-Private\r\nKeep-Alive: timeout=5\r\nX-Private: secret\r\n"
+                + "Proxy-Connection: keep-alive\r\nTE: trailers\r\nTrailer: X-T\r\nUpgrade: h2c\r\n"
+                + "Content-Length: 2\r\nX-Kept: yes\r\n\r\nok"
+        )
+        #expect(response.headers.map(\.name) == ["Content-Length", "X-Kept"])
+        #expect(decoder.removedHopByHop?.close == true)
+        #expect(decoder.removedHopByHop?.isKeepAlive(.http1_1) == false)
+        // Chunked framing is still read from the fields that stay.
+        (response, decoder) = try head("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n")
+        #expect(response.headers.map(\.name) == ["Transfer-Encoding"])
+        #expect(decoder.removedHopByHop?.isKeepAlive(.http1_0) == true)
+        var buffer = ByteBuffer(string: "2\r\nhi\r\n0\r\n\r\n")
+        guard case .body(let body) = try decoder.next(&buffer) else {
+            Issue.record("a chunked body follows")
+            return
+        }
+        #expect(String(buffer: body) == "hi")
+        // A protocol switch keeps everything: the proxy decides what goes on.
+        (response, decoder) = try head("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        #expect(response.headers.map(\.name) == ["Connection", "Upgrade"])
+        #expect(decoder.removedHopByHop == nil)
+    }
+
     @Test func theEncoderFramesLikeNIOsAndChunksWithoutCopyingParts() {
         let allocator = ByteBufferAllocator()
         var encoder = HTTP1Encoder()
