@@ -174,7 +174,9 @@ struct HTTP1CodecTests {
         #expect(decoder.removedHopByHop?.close == true)
         #expect(decoder.removedHopByHop?.isKeepAlive(.http1_1) == false)
         // Chunked framing is still read from the fields that stay.
-        (response, decoder) = try head("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n")
+        (response, decoder) = try head(
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
         #expect(response.headers.map(\.name) == ["Transfer-Encoding"])
         #expect(decoder.removedHopByHop?.isKeepAlive(.http1_0) == true)
         var buffer = ByteBuffer(string: "2\r\nhi\r\n0\r\n\r\n")
@@ -184,7 +186,9 @@ struct HTTP1CodecTests {
         }
         #expect(String(buffer: body) == "hi")
         // A protocol switch keeps everything: the proxy decides what goes on.
-        (response, decoder) = try head("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        (response, decoder) = try head(
+            "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+        )
         #expect(response.headers.map(\.name) == ["Connection", "Upgrade"])
         #expect(decoder.removedHopByHop == nil)
     }
