@@ -253,6 +253,20 @@ struct ForwardingContext {
     var localPort: String
 
     func apply(to headers: inout HTTPHeaders, facts: RequestHeadFacts) {
+        if !(facts.hasForwardedFor || facts.hasForwardedProto || facts.hasForwardedHost || facts.hasForwardedPort
+            || facts.hasRealIP)
+        {
+            // The usual case: none of them came with the request. Appended as one block (one
+            // copy of the fields; `add` would check each constant name for non-ASCII bytes).
+            var fields: [(String, String)] = [
+                ("x-forwarded-for", self.clientAddress), ("x-forwarded-proto", self.scheme),
+            ]
+            if let host = facts.host { fields.append(("x-forwarded-host", host)) }
+            fields.append(("x-forwarded-port", self.localPort))
+            fields.append(("x-real-ip", self.clientAddress))
+            headers.add(contentsOf: HTTPHeaders(fields))
+            return
+        }
         headers.reserveCapacity(headers.count + 5)  // one copy of the fields, not one per add
         if facts.hasForwardedFor {
             if self.trusted {
