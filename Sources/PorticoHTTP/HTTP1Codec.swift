@@ -101,6 +101,8 @@ private struct HeadScanner {
         /// With `dropHopByHop`: the framing fields and `Connection` options read on the way.
         var framing = FramingFields()
         var connection = ConnectionOptions()
+        /// With `raw`: the kept field lines, each ended by CR LF (`headers` is then empty).
+        var rawFields: ByteBuffer?
     }
 
     /// `nil` when the head is not complete yet. `firstLineLimit` bounds the start line (414 for
@@ -108,12 +110,16 @@ private struct HeadScanner {
     /// response on its way to the client) the hop-by-hop fields (RFC 9110 7.6.1: `Connection`,
     /// what it names, `Keep-Alive`, `Proxy-Connection`, `TE`, `Trailer`, `Upgrade`) are left out
     /// before any string is made of them, and the framing fields are read in the same pass.
+    /// With `raw` as well, the kept lines are copied as bytes into `rawFields` and no string is
+    /// made at all; `rawFields` is `nil` when `Connection` names other fields (then scan again
+    /// without `raw`).
     static func scan(
         _ bytes: UnsafeRawBufferPointer,
         limits: HTTP1HeadLimits,
         firstLineLimit: Int,
         firstLineError: HTTP1ParseError,
-        dropHopByHop: Bool = false
+        dropHopByHop: Bool = false,
+        raw: Bool = false
     ) throws -> Head? {
         let count = bytes.count
         var position = 0
@@ -160,41 +166,49 @@ private struct HeadScanner {
         }
         if position - headStart > limits.maxHeadSize { throw HTTP1ParseError.headerSectionTooLarge }
 
+        var facts = ResponseFacts()
+        if raw {
+            // One copy of the kept lines into space reserved once (a bare LF end grows by a CR).
+            var rawFields = ByteBuffer()
+            let reserve = position - fieldsStart + fieldCount
+            try rawFields.writeWithUnsafeMutableBytes(minimumWritableBytes: reserve) { out in
+                var at = 0
+                var line = fieldsStart
+                for _ in 0..<fieldCount {
+                    let end = Self.lineEnd(bytes, from: line)!
+                    let (name, value) = try Self.fieldRanges(bytes, start: line, end: end.contentEnd)
+                    line = end.next
+                    guard facts.keeps(bytes, name: name, value: value) else { continue }
+                    let length = value.upperBound - name.lowerBound
+                    (out.baseAddress! + at).copyMemory(from: bytes.baseAddress! + name.lowerBound, byteCount: length)
+                    out[at + length] = 0x0D
+                    out[at + length + 1] = 0x0A
+                    at += length + 2
+                }
+                return at
+            }
+            var head = Head(startLine: startLine, headers: HTTPHeaders(), length: position)
+            head.framing = facts.framing
+            head.connection = facts.connection
+            head.rawFields = facts.connection.namesHeaders ? nil : rawFields
+            return head
+        }
         // Names are validated tokens (ASCII), so the fields go in as one array instead of
         // through `add`, which checks every name again.
         var fields: [(String, String)] = []
         fields.reserveCapacity(fieldCount)
-        var framing = FramingFields()
-        var connection = ConnectionOptions()
-        var connectionValues: [String] = []
         var line = fieldsStart
         for _ in 0..<fieldCount {
             let end = Self.lineEnd(bytes, from: line)!
             let (name, value) = try Self.fieldRanges(bytes, start: line, end: end.contentEnd)
             line = end.next
-            if dropHopByHop {
-                switch Self.responseField(bytes, name) {
-                case .connection:
-                    let text = Self.string(bytes, value)
-                    connection.read(text)
-                    if connection.namesHeaders { connectionValues.append(text) }
-                    continue
-                case .hopByHop:
-                    continue
-                case .contentLength:
-                    framing.readContentLength(Self.string(bytes, value))
-                case .transferEncoding:
-                    framing.readTransferEncoding(Self.string(bytes, value))
-                case .other:
-                    break
-                }
-            }
+            if dropHopByHop && !facts.keeps(bytes, name: name, value: value) { continue }
             fields.append((Self.string(bytes, name), Self.string(bytes, value)))
         }
-        if connection.namesHeaders {
+        if facts.connection.namesHeaders {
             // Rare: `Connection` names other fields, which go too.
             var named: [String] = []
-            for value in connectionValues {
+            for value in facts.connectionValues {
                 value.forEachListElement { token in
                     if ConnectionOptions.namesHeader(token) { named.append(token.lowercased()) }
                 }
@@ -202,9 +216,45 @@ private struct HeadScanner {
             fields.removeAll { field in named.contains { $0.utf8.elementsEqual(field.0.lowercased().utf8) } }
         }
         var head = Head(startLine: startLine, headers: HTTPHeaders(fields), length: position)
-        head.framing = framing
-        head.connection = connection
+        head.framing = facts.framing
+        head.connection = facts.connection
         return head
+    }
+
+    /// What a response's fields say about framing and the connection, read as they are scanned.
+    private struct ResponseFacts {
+        var framing = FramingFields()
+        var connection = ConnectionOptions()
+        /// The `Connection` values, kept only once one names another field.
+        var connectionValues: [String] = []
+
+        /// Reads one field; whether it stays in the head (not hop-by-hop).
+        @inline(__always)
+        mutating func keeps(_ bytes: UnsafeRawBufferPointer, name: Range<Int>, value: Range<Int>) -> Bool {
+            switch HeadScanner.responseField(bytes, name) {
+            case .connection:
+                // The usual values without making a string of them.
+                if value.count == 10 && HeadScanner.name(bytes, value, is: "keep-alive") {
+                    self.connection.keepAlive = true
+                } else if value.count == 5 && HeadScanner.name(bytes, value, is: "close") {
+                    self.connection.close = true
+                } else {
+                    let text = HeadScanner.string(bytes, value)
+                    self.connection.read(text)
+                    if self.connection.namesHeaders { self.connectionValues.append(text) }
+                }
+                return false
+            case .hopByHop:
+                return false
+            case .contentLength:
+                self.framing.readContentLength(HeadScanner.string(bytes, value))
+            case .transferEncoding:
+                self.framing.readTransferEncoding(HeadScanner.string(bytes, value))
+            case .other:
+                break
+            }
+            return true
+        }
     }
 
     /// The response fields ``scan(_:limits:firstLineLimit:firstLineError:dropHopByHop:)`` looks at.
@@ -410,6 +460,13 @@ private struct ChunkedDecoder {
     }
 }
 
+/// An upstream response's fields as bytes (lines ended by CR LF, hop-by-hop fields left out),
+/// and whether its body is chunked.
+struct RawResponseFields {
+    var bytes: ByteBuffer
+    var chunked: Bool
+}
+
 /// The body framing fields of a head, read once.
 struct FramingFields {
     var contentLength: Int?
@@ -417,6 +474,8 @@ struct FramingFields {
     var transferEncoding = false
     /// `chunked` is the last transfer coding.
     var chunkedLast = false
+    /// The codings named, over all `Transfer-Encoding` fields.
+    var codings = 0
 
     init() {}
 
@@ -439,8 +498,19 @@ struct FramingFields {
     mutating func readTransferEncoding(_ value: String) {
         self.transferEncoding = true
         var chunked = false
-        value.forEachListElement { chunked = $0.equalsLowercaseToken("chunked") }
+        value.forEachListElement {
+            chunked = $0.equalsLowercaseToken("chunked")
+            self.codings += 1
+        }
         self.chunkedLast = chunked
+    }
+
+    /// What a proxy can pass on unchanged: a length alone, or `chunked` alone (which it
+    /// decodes and encodes again).
+    var isPlain: Bool {
+        guard !self.invalidContentLength else { return false }
+        if self.transferEncoding { return self.contentLength == nil && self.codings == 1 && self.chunkedLast }
+        return self.contentLength != nil
     }
 }
 
@@ -658,6 +728,12 @@ struct HTTP1ResponseDecoder {
     /// For the head last returned: its hop-by-hop fields were left out (all but a 101's), and
     /// this is what its `Connection` fields said; `nil` when they are still in the head.
     private(set) var removedHopByHop: ConnectionOptions?
+    /// Set per request: a final response whose fields need no change on the way (a length or
+    /// `chunked` alone, a status with a body, HTTP/1.1) keeps them as bytes, in ``rawFields``,
+    /// and its head comes without fields. For an HTTP/1.1 client, which gets them as they are.
+    var passFieldsRaw = false
+    /// For the head last returned, with ``passFieldsRaw``: its fields, if kept as bytes.
+    private(set) var rawFields: RawResponseFields?
     let limits: HTTP1HeadLimits
 
     init(limits: HTTP1HeadLimits) {
@@ -681,13 +757,25 @@ struct HTTP1ResponseDecoder {
         switch self.state {
         case .head:
             guard buffer.readableBytes > 0 else { return nil }
-            guard var (head, length, scanned) = try Self.parseHead(buffer, limits: self.limits, dropHopByHop: true)
-            else { return nil }
+            let raw = self.passFieldsRaw
+            guard let parsed = try Self.parseHead(buffer, limits: self.limits, raw: raw) else { return nil }
+            var (head, scanned) = (parsed.0, parsed.2)
+            let length = parsed.1
             let code = head.status.code
+            let passesAsIs =
+                scanned.rawFields != nil && code >= 200 && code != 204 && code != 304 && head.version.minor == 1
+                && scanned.framing.isPlain
+            if raw && !passesAsIs {
+                // Its fields may change on the way (framing, a protocol switch): as strings.
+                (head, _, scanned) = try Self.parseHead(buffer, limits: self.limits, raw: false)!
+            }
+            self.rawFields = scanned.rawFields.map {
+                RawResponseFields(bytes: $0, chunked: scanned.framing.transferEncoding)
+            }
             var fields = scanned.framing
             if code == 101 {
                 // A protocol switch keeps `Upgrade` and `Connection` for the proxy: read again, all.
-                (head, _, _) = try Self.parseHead(buffer, limits: self.limits, dropHopByHop: false)!
+                (head, _, _) = try Self.parseHead(buffer, limits: self.limits, dropHopByHop: false, raw: false)!
                 fields = FramingFields(head.headers)
                 self.removedHopByHop = nil
             } else {
@@ -737,7 +825,8 @@ struct HTTP1ResponseDecoder {
     private static func parseHead(
         _ buffer: ByteBuffer,
         limits: HTTP1HeadLimits,
-        dropHopByHop: Bool
+        dropHopByHop: Bool = true,
+        raw: Bool
     ) throws -> (HTTPResponseHead, Int, HeadScanner.Head)? {
         try buffer.withUnsafeReadableBytes { bytes in
             guard
@@ -746,7 +835,8 @@ struct HTTP1ResponseDecoder {
                     limits: limits,
                     firstLineLimit: limits.maxFieldSize,
                     firstLineError: .headerSectionTooLarge,
-                    dropHopByHop: dropHopByHop
+                    dropHopByHop: dropHopByHop,
+                    raw: raw
                 )
             else { return nil }
             // HTTP-version SP 3DIGIT SP [ reason-phrase ]  (a missing SP before an empty reason is tolerated)
@@ -819,6 +909,26 @@ struct HTTP1Encoder {
         } else {
             self.framing = chunked ? .chunked : .raw
         }
+        Self.writeStatusLine(head, into: &buffer)
+        Self.write(headers, into: &buffer)
+    }
+
+    /// Writes a response head whose upstream fields are passed on as bytes (see
+    /// ``HTTP1ResponseDecoder/passFieldsRaw``), followed by the fields of `head` (the proxy's own).
+    mutating func writeResponseHead(
+        _ head: HTTPResponseHead,
+        answeringHEAD: Bool,
+        raw: RawResponseFields,
+        into buffer: inout ByteBuffer
+    ) {
+        self.chunkOpen = false
+        self.framing = answeringHEAD ? .suppressed : raw.chunked ? .chunked : .raw
+        Self.writeStatusLine(head, into: &buffer)
+        buffer.writeImmutableBuffer(raw.bytes)
+        Self.write(head.headers, into: &buffer)
+    }
+
+    private static func writeStatusLine(_ head: HTTPResponseHead, into buffer: inout ByteBuffer) {
         buffer.writeStaticString(head.version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
         let code = Int(head.status.code)
         buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 + code / 100 % 10))
@@ -827,7 +937,6 @@ struct HTTP1Encoder {
         buffer.writeInteger(UInt8(ascii: " "))
         buffer.writeString(head.status.reasonPhrase)
         buffer.writeStaticString("\r\n")
-        Self.write(headers, into: &buffer)
     }
 
     /// The bytes to write before one body part when the body is chunked (`nil`: write the part

@@ -43,6 +43,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     /// The HTTP/2 stream (one request) this answers, or `nil` on an HTTP/1.1 connection.
     private let stream: HTTP2StreamLink?
     private var isHTTP2Stream: Bool { self.stream != nil }
+    /// The fields of the response head being emitted, when the upstream's are passed on as bytes.
+    private var rawResponseFields: RawResponseFields?
     /// An HTTP/2 stream between ``startStream(on:)`` and its end.
     private var streamIsOpen = false
     private let isTLS: Bool
@@ -913,6 +915,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             }
         }
         if self.downstreamIsWritable { connection.resumeReading() }
+        // An HTTP/1.1 client takes the upstream's fields as they are.
+        connection.passResponseFieldsRaw = !self.isHTTP2Stream && self.requestVersion == .http1_1
         connection.write(.head(head))
         for part in self.pending {
             connection.write(part)
@@ -974,6 +978,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
                 head.headers.add(name: "set-cookie", value: cookie)
             }
             self.logEntry?.status = Int(head.status.code)
+            if !self.isHTTP2Stream { self.rawResponseFields = self.upstream?.rawResponseFields }
             self.emit(.head(head))
         case .body(let buffer):
             self.logEntry?.bytesSent += buffer.readableBytes
@@ -1111,7 +1116,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             case .head(let head):
                 self.writeHeldHead(context)
                 var buffer = context.channel.allocator.buffer(capacity: 512)
-                self.encoder.writeResponseHead(head, answeringHEAD: self.answeringHEAD, into: &buffer)
+                if let raw = self.rawResponseFields {
+                    self.rawResponseFields = nil
+                    self.encoder.writeResponseHead(head, answeringHEAD: self.answeringHEAD, raw: raw, into: &buffer)
+                } else {
+                    self.encoder.writeResponseHead(head, answeringHEAD: self.answeringHEAD, into: &buffer)
+                }
                 // Held until the body's first part (or a flush): a small body then goes out in
                 // the same buffer, one write and, over TLS, one record instead of two.
                 self.heldHead = buffer

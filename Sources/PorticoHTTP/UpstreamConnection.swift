@@ -82,6 +82,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         switch part {
         case .head(let head):
             self.decoder.answeringHEAD = head.method == .HEAD
+            self.decoder.passFieldsRaw = self.passResponseFieldsRaw
             var buffer = context.channel.allocator.buffer(capacity: 512)
             self.encoder.writeRequestHead(head, into: &buffer)
             context.write(self.wrapOutboundOut(buffer), promise: nil)
@@ -128,6 +129,13 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     /// this is what its `Connection` fields said (`nil`: they are still in the head, as for a
     /// 101 or an HTTP/2 stream's head).
     var removedHopByHop: ConnectionOptions? { self.decoder.removedHopByHop }
+
+    /// Whether the response to the next request may keep its fields as bytes (for an
+    /// HTTP/1.1 client; see ``HTTP1ResponseDecoder/passFieldsRaw``).
+    var passResponseFieldsRaw = false
+
+    /// For the response head last handed over: its fields, when kept as bytes.
+    var rawResponseFields: RawResponseFields? { self.decoder.rawFields }
 
     /// Lets a withheld read through once the downstream drained.
     func resumeReading() {

@@ -193,6 +193,76 @@ struct HTTP1CodecTests {
         #expect(decoder.removedHopByHop == nil)
     }
 
+    @Test func responseFieldsPassAsBytesOnlyWhenNothingChangesThem() throws {
+        func decode(_ text: String) throws -> (HTTPResponseHead, RawResponseFields?) {
+            var decoder = HTTP1ResponseDecoder(limits: self.limits)
+            decoder.passFieldsRaw = true
+            var buffer = ByteBuffer(string: text)
+            guard case .head(let head) = try decoder.next(&buffer) else {
+                throw HTTP1ParseError.invalidStatusLine
+            }
+            return (head, decoder.rawFields)
+        }
+        // A length: the kept lines as bytes (bare LF ends become CR LF), no fields in the head.
+        var (head, raw) = try decode(
+            "HTTP/1.1 200 OK\nServer: up\nConnection: keep-alive\nContent-Length: 2\r\nX-A:  b \r\n\r\nok"
+        )
+        #expect(head.headers.isEmpty)
+        #expect(raw.map { String(buffer: $0.bytes) } == "Server: up\r\nContent-Length: 2\r\nX-A:  b\r\n")
+        #expect(raw?.chunked == false)
+        (head, raw) = try decode("HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n")
+        #expect(raw.map { String(buffer: $0.bytes) } == "Transfer-Encoding: Chunked\r\n")
+        #expect(raw?.chunked == true)
+        // Anything the encoder would change, or the proxy must read, comes as fields.
+        for text in [
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nX-A: b\r\n\r\n",  // delimited by the close
+            "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n",
+            "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+            "HTTP/1.1 304 Not Modified\r\nContent-Length: 2\r\n\r\n",
+            "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n",
+            "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+        ] {
+            (head, raw) = try decode(text)
+            #expect(raw == nil, "\(text)")
+            #expect(!head.headers.isEmpty, "\(text)")
+        }
+        // A field named by Connection goes, wherever it is.
+        (head, raw) = try decode(
+            "HTTP/1.1 200 OK\r\nX-Private: 1\r\nConnection: x-private\r\nContent-Length: 0\r\nX-Kept: 2\r\n\r\n"
+        )
+        #expect(raw == nil)
+        #expect(head.headers.map(\.name) == ["Content-Length", "X-Kept"])
+
+        // The encoder writes the status line, the bytes, then the proxy's own fields.
+        var encoder = HTTP1Encoder()
+        var out = ByteBuffer()
+        let fields = RawResponseFields(bytes: ByteBuffer(string: "Content-Length: 2\r\n"), chunked: false)
+        encoder.writeResponseHead(
+            HTTPResponseHead(version: .http1_1, status: .ok, headers: ["set-cookie": "a=b"]),
+            answeringHEAD: false,
+            raw: fields,
+            into: &out
+        )
+        #expect(String(buffer: out) == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nset-cookie: a=b\r\n\r\n")
+        #expect(encoder.framing == .raw)
+        encoder.writeResponseHead(
+            HTTPResponseHead(version: .http1_1, status: .ok),
+            answeringHEAD: true,
+            raw: fields,
+            into: &out
+        )
+        #expect(encoder.framing == .suppressed)
+        encoder.writeResponseHead(
+            HTTPResponseHead(version: .http1_1, status: .ok),
+            answeringHEAD: false,
+            raw: RawResponseFields(bytes: ByteBuffer(string: "Transfer-Encoding: chunked\r\n"), chunked: true),
+            into: &out
+        )
+        #expect(encoder.framing == .chunked)
+    }
+
     @Test func theEncoderFramesLikeNIOsAndChunksWithoutCopyingParts() {
         let allocator = ByteBufferAllocator()
         var encoder = HTTP1Encoder()
