@@ -178,7 +178,7 @@ private struct HeadScanner {
                     let end = Self.lineEnd(bytes, from: line)!
                     let (name, value) = try Self.fieldRanges(bytes, start: line, end: end.contentEnd)
                     line = end.next
-                    guard facts.keeps(bytes, name: name, value: value) else { continue }
+                    guard facts.keeps(bytes, name: name, value: value, raw: true) else { continue }
                     let length = value.upperBound - name.lowerBound
                     (out.baseAddress! + at).copyMemory(from: bytes.baseAddress! + name.lowerBound, byteCount: length)
                     out[at + length] = 0x0D
@@ -202,7 +202,7 @@ private struct HeadScanner {
             let end = Self.lineEnd(bytes, from: line)!
             let (name, value) = try Self.fieldRanges(bytes, start: line, end: end.contentEnd)
             line = end.next
-            if dropHopByHop && !facts.keeps(bytes, name: name, value: value) { continue }
+            if dropHopByHop && !facts.keeps(bytes, name: name, value: value, raw: false) { continue }
             fields.append((Self.string(bytes, name), Self.string(bytes, value)))
         }
         if facts.connection.namesHeaders {
@@ -228,9 +228,12 @@ private struct HeadScanner {
         /// The `Connection` values, kept only once one names another field.
         var connectionValues: [String] = []
 
-        /// Reads one field; whether it stays in the head (not hop-by-hop).
+        /// Reads one field; whether it stays in the head (not hop-by-hop). `Transfer-Encoding`
+        /// does not stay in `raw` fields: the encoder writes its own `chunked` (as it replaces
+        /// the field when it encodes from strings), so `chunked,` or an empty field never reach
+        /// the client as they came.
         @inline(__always)
-        mutating func keeps(_ bytes: UnsafeRawBufferPointer, name: Range<Int>, value: Range<Int>) -> Bool {
+        mutating func keeps(_ bytes: UnsafeRawBufferPointer, name: Range<Int>, value: Range<Int>, raw: Bool) -> Bool {
             switch HeadScanner.responseField(bytes, name) {
             case .connection:
                 // The usual values without making a string of them.
@@ -250,6 +253,7 @@ private struct HeadScanner {
                 self.framing.readContentLength(HeadScanner.string(bytes, value))
             case .transferEncoding:
                 self.framing.readTransferEncoding(HeadScanner.string(bytes, value))
+                return !raw
             case .other:
                 break
             }
@@ -460,8 +464,8 @@ private struct ChunkedDecoder {
     }
 }
 
-/// An upstream response's fields as bytes (lines ended by CR LF, hop-by-hop fields left out),
-/// and whether its body is chunked.
+/// An upstream response's fields as bytes (lines ended by CR LF, hop-by-hop fields and
+/// `Transfer-Encoding` left out), and whether its body is chunked.
 struct RawResponseFields {
     var bytes: ByteBuffer
     var chunked: Bool
@@ -773,6 +777,14 @@ struct HTTP1ResponseDecoder {
                 RawResponseFields(bytes: $0, chunked: scanned.framing.transferEncoding)
             }
             var fields = scanned.framing
+            if fields.transferEncoding && (fields.contentLength != nil || fields.invalidContentLength) {
+                // Both: the coding frames the body and a proxy removes the length (RFC 9112
+                // 6.3), which would otherwise go out with the decoded body (and the body
+                // through `isPlain`'s fallback is never passed as bytes).
+                head.headers.remove(name: "content-length")
+                fields.contentLength = nil
+                fields.invalidContentLength = false
+            }
             if code == 101 {
                 // A protocol switch keeps `Upgrade` and `Connection` for the proxy: read again, all.
                 (head, _, _) = try Self.parseHead(buffer, limits: self.limits, dropHopByHop: false, raw: false)!
@@ -925,6 +937,7 @@ struct HTTP1Encoder {
         self.framing = answeringHEAD ? .suppressed : raw.chunked ? .chunked : .raw
         Self.writeStatusLine(head, into: &buffer)
         buffer.writeImmutableBuffer(raw.bytes)
+        if raw.chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
         Self.write(head.headers, into: &buffer)
     }
 

@@ -295,8 +295,9 @@ final class UpstreamConnectionPool {
         let limit = limits.maxIdleUpstreamConnectionsPerEndpoint
         connection.idleSince = .now()
         // One hash lookup; the list is changed in place (no copy).
-        guard Self.append(connection, to: &self.idle[connection.key, default: []], below: limit * Self.burstFactor)
-        else {
+        let cap = limit * Self.burstFactor
+        // (With no room at all, no empty list is stored for the key: nothing would sweep it.)
+        guard cap > 0, Self.append(connection, to: &self.idle[connection.key, default: []], below: cap) else {
             connection.close()
             return
         }

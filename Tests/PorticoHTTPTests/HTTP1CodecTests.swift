@@ -210,9 +210,13 @@ struct HTTP1CodecTests {
         #expect(head.headers.isEmpty)
         #expect(raw.map { String(buffer: $0.bytes) } == "Server: up\r\nContent-Length: 2\r\nX-A:  b\r\n")
         #expect(raw?.chunked == false)
-        (head, raw) = try decode("HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n")
-        #expect(raw.map { String(buffer: $0.bytes) } == "Transfer-Encoding: Chunked\r\n")
-        #expect(raw?.chunked == true)
+        // `chunked` alone, however written: the encoder writes its own field (as when it
+        // encodes from strings), so odd spellings do not reach the client.
+        for coding in ["Chunked", "chunked,", " , chunked"] {
+            (head, raw) = try decode("HTTP/1.1 200 OK\r\nTransfer-Encoding: \(coding)\r\nX-A: b\r\n\r\n")
+            #expect(raw.map { String(buffer: $0.bytes) } == "X-A: b\r\n", "\(coding)")
+            #expect(raw?.chunked == true, "\(coding)")
+        }
         // Anything the encoder would change, or the proxy must read, comes as fields.
         for text in [
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
@@ -254,13 +258,40 @@ struct HTTP1CodecTests {
             into: &out
         )
         #expect(encoder.framing == .suppressed)
+        out.clear()
         encoder.writeResponseHead(
             HTTPResponseHead(version: .http1_1, status: .ok),
             answeringHEAD: false,
-            raw: RawResponseFields(bytes: ByteBuffer(string: "Transfer-Encoding: chunked\r\n"), chunked: true),
+            raw: RawResponseFields(bytes: ByteBuffer(string: "X-A: b\r\n"), chunked: true),
             into: &out
         )
+        #expect(String(buffer: out) == "HTTP/1.1 200 OK\r\nX-A: b\r\ntransfer-encoding: chunked\r\n\r\n")
         #expect(encoder.framing == .chunked)
+    }
+
+    @Test func anUpstreamLengthNextToAChunkedCodingIsDropped() throws {
+        // The coding frames the body (RFC 9112 6.3); the length must not go on with the
+        // decoded body, or the client would read the wrong number of bytes.
+        for raw in [false, true] {
+            var decoder = HTTP1ResponseDecoder(limits: self.limits)
+            decoder.passFieldsRaw = raw
+            var buffer = ByteBuffer(
+                string:
+                    "HTTP/1.1 200 OK\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+            )
+            guard case .head(let head) = try decoder.next(&buffer), case .body(let body) = try decoder.next(&buffer)
+            else {
+                Issue.record("head and body expected")
+                return
+            }
+            #expect(!head.headers.contains(name: "content-length"))
+            #expect(head.headers["transfer-encoding"] == ["chunked"])
+            #expect(String(buffer: body) == "hi")
+            var encoder = HTTP1Encoder()
+            var out = ByteBuffer()
+            encoder.writeResponseHead(head, answeringHEAD: false, into: &out)
+            #expect(String(buffer: out) == "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        }
     }
 
     @Test func theEncoderFramesLikeNIOsAndChunksWithoutCopyingParts() {
