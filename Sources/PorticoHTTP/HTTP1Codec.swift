@@ -261,7 +261,7 @@ private struct HeadScanner {
         }
     }
 
-    /// The response fields ``scan(_:limits:firstLineLimit:firstLineError:dropHopByHop:)`` looks at.
+    /// The response fields ``scan(_:limits:firstLineLimit:firstLineError:dropHopByHop:raw:)`` looks at.
     private enum ResponseField {
         case connection, hopByHop, contentLength, transferEncoding, other
     }
@@ -779,8 +779,8 @@ struct HTTP1ResponseDecoder {
             var fields = scanned.framing
             if fields.transferEncoding && (fields.contentLength != nil || fields.invalidContentLength) {
                 // Both: the coding frames the body and a proxy removes the length (RFC 9112
-                // 6.3), which would otherwise go out with the decoded body (and the body
-                // through `isPlain`'s fallback is never passed as bytes).
+                // 6.3), which would otherwise go out with the decoded body. (Such a head is
+                // never passed as bytes: it is not `isPlain`.)
                 head.headers.remove(name: "content-length")
                 fields.contentLength = nil
                 fields.invalidContentLength = false
