@@ -761,7 +761,7 @@ struct HTTP1ResponseDecoder {
         switch self.state {
         case .head:
             guard buffer.readableBytes > 0 else { return nil }
-            let raw = self.passFieldsRaw
+            let raw = self.passFieldsRaw && Self.statusMayPassAsIs(buffer)
             guard let parsed = try Self.parseHead(buffer, limits: self.limits, raw: raw) else { return nil }
             var (head, scanned) = (parsed.0, parsed.2)
             let length = parsed.1
@@ -832,6 +832,22 @@ struct HTTP1ResponseDecoder {
         guard case .body(let body) = self.state, body.isUntilClose else { return nil }
         self.state = .stopped
         return .end(nil)
+    }
+
+    /// Whether the status line at the start of `buffer` is `HTTP/1.1` with a status that has a
+    /// body and is final (so its fields are worth copying as bytes; 204, 304, 1xx and HTTP/1.0
+    /// would only be scanned twice).
+    private static func statusMayPassAsIs(_ buffer: ByteBuffer) -> Bool {
+        buffer.withUnsafeReadableBytes { bytes in
+            guard bytes.count >= 12 else { return false }
+            var code = 0
+            for (offset, expected) in "HTTP/1.1 ".utf8.enumerated() where bytes[offset] != expected { return false }
+            for offset in 9..<12 {
+                guard let digit = HeadScanner.digit(bytes[offset]) else { return false }
+                code = code * 10 + digit
+            }
+            return code >= 200 && code != 204 && code != 304
+        }
     }
 
     private static func parseHead(
