@@ -766,11 +766,9 @@ struct HTTP1ResponseDecoder {
             var (head, scanned) = (parsed.0, parsed.2)
             let length = parsed.1
             let code = head.status.code
-            let passesAsIs =
-                scanned.rawFields != nil && code >= 200 && code != 204 && code != 304 && head.version.minor == 1
-                && scanned.framing.isPlain
-            if raw && !passesAsIs {
-                // Its fields may change on the way (framing, a protocol switch): as strings.
+            if raw && !(scanned.rawFields != nil && scanned.framing.isPlain) {
+                // The status line qualified, the fields do not (framing the encoder changes,
+                // fields named by `Connection`): as strings.
                 (head, _, scanned) = try Self.parseHead(buffer, limits: self.limits, raw: false)!
             }
             self.rawFields = scanned.rawFields.map {
