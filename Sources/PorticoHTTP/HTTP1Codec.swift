@@ -60,11 +60,14 @@ enum HTTP1BodyFraming: Equatable {
     case untilClose
 }
 
-/// Byte classes of RFC 9110 5.6.2 (tchar) and 5.5 (field-vchar), as one lookup table.
-private enum ByteClass {
+/// Byte classes of RFC 9110 5.6.2 (tchar) and 5.5 (field-vchar), as one lookup table (also
+/// used for HTTP/2 request blocks, HTTP2RequestBlock.swift).
+enum ByteClass {
     static let token: UInt8 = 1
     static let fieldValue: UInt8 = 2
     static let target: UInt8 = 4
+    /// A token byte other than an uppercase letter (HTTP/2 field names, RFC 9113 8.2.1).
+    static let lowercaseToken: UInt8 = 8
 
     static let table: [UInt8] = {
         var table = [UInt8](repeating: 0, count: 256)
@@ -77,6 +80,9 @@ private enum ByteClass {
                 bits |= token
             default:
                 if "!#$%&'*+-.^_`|~".utf8.contains(scalar) { bits |= token }
+            }
+            if bits & token != 0 && !(UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(scalar) {
+                bits |= lowercaseToken
             }
             // VCHAR, obs-text, SP and HTAB.
             if (0x21...0x7E).contains(scalar) || scalar >= 0x80 || scalar == 0x20 || scalar == 0x09 {

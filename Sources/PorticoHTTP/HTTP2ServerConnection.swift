@@ -39,6 +39,9 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
         /// The proxy withholds request bytes: the window waits for ``resumeReading(_:)``.
         var readHeld = false
         var requestEnded = false
+        /// Request body bytes still to come by the request's `content-length`: DATA beyond
+        /// it, or an end before it, makes the request malformed (RFC 9113 8.1.1).
+        var remainingLength: Int?
         /// A request head not handed to the proxy yet (see ``openStream``).
         var pendingHead: HTTPRequestHead?
         /// A response head not written yet: it leaves with END_STREAM when nothing follows.
@@ -152,8 +155,15 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
         case .headers(let headers):
             if self.streams[frame.streamID]?.isDiscarding == true {
                 self.discard(frame.streamID, 0, ended: true, context: context)
-            } else if let proxy = self.streams[frame.streamID]?.proxy {
+            } else if let stream = self.streams[frame.streamID] {
                 // Trailers (the HTTP/2 handler checked that they end the stream).
+                if let problem = HTTP2RequestBlock.trailersProblem(headers.headers) {
+                    return self.rejectMalformed(frame.streamID, problem, context: context)
+                }
+                if let remaining = stream.remainingLength, remaining != 0 {
+                    return self.rejectMalformed(frame.streamID, "body shorter than content-length", context: context)
+                }
+                let proxy = stream.proxy
                 self.streams[frame.streamID]?.requestEnded = true
                 if self.streams[frame.streamID]?.pendingHead != nil {
                     self.deliverPendingHead(frame.streamID, bodiless: false)
@@ -224,8 +234,9 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let refused = error as? NIOHTTP2Errors.StreamError {
-            // The HTTP/2 handler refused a frame of ours (e.g. its content-length check on a
-            // response): that stream cannot complete; it is reset.
+            // The HTTP/2 handler refused a frame of ours (its stream state machine, e.g. a
+            // frame for a stream the client closed meanwhile): that stream cannot complete;
+            // it is reset.
             self.refused.append(refused.streamID)
             return self.scheduleAfterWrite()
         }
@@ -253,10 +264,20 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
         headers: HTTP2Frame.FramePayload.Headers,
         context: ChannelHandlerContext
     ) {
-        guard let head = Self.requestHead(headers.headers) else {
-            // A CONNECT (no :path): not proxied.
-            self.writeReset(id, .protocolError, context: context)
-            return
+        let head: HTTPRequestHead
+        let contentLength: Int?
+        switch HTTP2RequestBlock(headers.headers) {
+        case .request(let request, let length):
+            head = request
+            contentLength = length
+        case .connect:
+            // Not proxied.
+            return self.writeReset(id, .protocolError, context: context)
+        case .malformed(let problem):
+            return self.rejectMalformed(id, problem, context: context)
+        }
+        if headers.endStream, let contentLength, contentLength != 0 {
+            return self.rejectMalformed(id, "no body but content-length \(contentLength)", context: context)
         }
         if id > self.lastStreamID { self.lastStreamID = id }
         self.tickSoon()
@@ -267,14 +288,14 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
             carried: self.carried,
             tlsFacts: self.tlsFacts
         )
-        self.streams[id] = Stream(proxy: proxy, requestEnded: headers.endStream)
+        self.streams[id] = Stream(proxy: proxy, requestEnded: headers.endStream, remainingLength: contentLength)
         self.activeStreams += 1
         self.shared = proxy.startStream(on: context.channel, shared: self.shared)
         if headers.endStream {
             self.deliver(.head(head), to: proxy)
             self.deliver(.end(nil), to: proxy)
-        } else if head.headers.contains(name: "content-length") {
-            // The HTTP/2 handler holds the DATA to that length.
+        } else if contentLength != nil {
+            // Its DATA is held to that length (``received(_:on:context:)``).
             self.deliver(.head(head), to: proxy)
         } else {
             // A body of unknown length, or none: many clients end a bodiless request with an
@@ -303,6 +324,16 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
         if self.streams[id]!.isDiscarding {
             return self.discard(id, flowControlled, ended: data.endStream, context: context)
         }
+        if let remaining = self.streams[id]?.remainingLength {
+            // Checked before any of the bytes go on: a body longer than its declared length
+            // would be read by an HTTP/1.1 upstream as a request of its own.
+            let left = remaining - size
+            guard left >= 0, left == 0 || !data.endStream else {
+                let problem = left < 0 ? "body longer than content-length" : "body shorter than content-length"
+                return self.rejectMalformed(id, problem, context: context)
+            }
+            self.streams[id]?.remainingLength = left
+        }
         self.streams[id]?.unacknowledged += flowControlled
         if data.endStream { self.streams[id]?.requestEnded = true }
         if self.streams[id]?.pendingHead != nil {
@@ -324,6 +355,15 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
         } else {
             self.streams[id]?.readHeld = true
         }
+    }
+
+    /// A malformed request (RFC 9113 8.1.1): the stream is reset with PROTOCOL_ERROR, and its
+    /// proxy, if it has one, ends as when the client resets it (an upstream connection that
+    /// got part of the request is closed, not reused).
+    private func rejectMalformed(_ id: HTTP2StreamID, _ problem: String, context: ChannelHandlerContext) {
+        self.core.logger.debug("malformed HTTP/2 request", metadata: ["stream": "\(id)", "problem": "\(problem)"])
+        self.writeReset(id, .protocolError, context: context)
+        self.remove(id)?.proxy.streamClosed()
     }
 
     private func deliver(_ part: HTTPServerRequestPart, to proxy: ProxyHandler) {
@@ -647,49 +687,6 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
     }
 
     // MARK: Conversions
-
-    /// The request of a HEADERS block: `:authority` becomes `Host` (it wins over a `host`
-    /// field), `cookie` fields are joined with "; " as HTTP/1.1 needs (RFC 9113 section
-    /// 8.2.3). `nil` without `:method` or `:path`. The HTTP/2 handler has checked the block
-    /// (pseudo-fields first and known, lowercase names, no connection-specific fields).
-    static func requestHead(_ block: HPACKHeaders) -> HTTPRequestHead? {
-        var method: String?
-        var path: String?
-        var authority: String?
-        var fields: [(String, String)] = []
-        fields.reserveCapacity(block.count + 1)
-        fields.append(("host", ""))
-        var cookie: String?
-        for (name, value, _) in block {
-            if name.utf8.first == UInt8(ascii: ":") {
-                switch name {
-                case ":method": method = value
-                case ":path": path = value
-                case ":authority": authority = value
-                default: break  // :scheme is the connection's; :protocol is not supported
-                }
-                continue
-            }
-            switch name {
-            case "host":
-                if fields[0].1.isEmpty { fields[0].1 = value }
-            case "cookie":
-                cookie = cookie.map { $0 + "; " + value } ?? value
-            default:
-                fields.append((name, value))
-            }
-        }
-        guard let method, let path else { return nil }
-        if let authority { fields[0].1 = authority }
-        if fields[0].1.isEmpty { fields.removeFirst() }
-        if let cookie { fields.append(("cookie", cookie)) }
-        return HTTPRequestHead(
-            version: .http2,
-            method: HTTPMethod(rawValue: method),
-            uri: path,
-            headers: HTTPHeaders(fields)
-        )
-    }
 
     /// A response head as a HEADERS block: `:status` first, names lowercased, and without the
     /// connection-specific fields HTTP/2 forbids (RFC 9113 section 8.2.2).

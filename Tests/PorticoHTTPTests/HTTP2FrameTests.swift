@@ -241,6 +241,64 @@ extension PorticoHTTPEngineTests {
             }
         }
 
+        /// Malformed requests (RFC 9113 8.1.1; Portico checks them, NIOHTTP2's validation is
+        /// off): each stream is reset with PROTOCOL_ERROR and gets no response; a body that
+        /// ends short of its length is not completed upstream; the connection goes on.
+        @Test func malformedRequestsAreResetWithProtocolError() async throws {
+            try await self.withClient { client, _, _ in
+                let cases: [(name: String, fields: [(String, String)], body: String?)] = [
+                    ("uppercase name", [("X-Upper", "1")], nil),
+                    ("connection-specific field", [("connection", "close")], nil),
+                    ("CR LF in a value", [("x", "a\r\nx-injected: 1")], nil),
+                    ("te other than trailers", [("te", "gzip")], nil),
+                    ("length but no body", [("content-length", "3")], nil),
+                    ("body short of its length", [("content-length", "10")], "short"),
+                    ("body beyond its length", [("content-length", "2")], "long"),
+                ]
+                var stream: UInt32 = 1
+                for (name, fields, body) in cases {
+                    var frames = RawFrame.request(
+                        stream: stream,
+                        method: "POST",
+                        path: "/count",
+                        endStream: body == nil,
+                        fields: fields
+                    )
+                    if let body {
+                        var data = RawFrame.encode(
+                            type: RawFrame.data,
+                            flags: RawFrame.endStream,
+                            stream: stream,
+                            payload: Array(body.utf8)
+                        )
+                        frames.writeBuffer(&data)
+                    }
+                    try await client.send(frames)
+                    while true {
+                        let frame = try await client.readFrame()
+                        guard frame.stream == stream else { continue }
+                        if frame.type == RawFrame.rstStream {
+                            #expect(RawFrame.uint32(frame.payload[0..<4]) == 1, "\(name): PROTOCOL_ERROR")
+                        } else {
+                            Issue.record("\(name): a frame of type \(frame.type) instead of RST_STREAM")
+                        }
+                        break
+                    }
+                    stream += 2
+                }
+                try await client.sendRequest(stream: stream, path: "/after")
+                var text: [UInt8] = []
+                while true {
+                    let frame = try await client.readFrame()
+                    #expect(frame.type != RawFrame.goAway && frame.type != RawFrame.rstStream)
+                    if frame.type == RawFrame.goAway || frame.type == RawFrame.rstStream { break }
+                    if frame.stream == stream && frame.type == RawFrame.data { text += frame.payload }
+                    if frame.stream == stream && frame.endsStream { break }
+                }
+                #expect(String(decoding: text, as: UTF8.self).hasPrefix("upstream a GET /after\n"))
+            }
+        }
+
         /// A `limit-connections` slot is given back when a stream ends early (here a 413 that
         /// resets the stream), as when it ends normally.
         @Test func connectionLimitSlotsComeBackAfterEarlyEnds() async throws {
