@@ -109,6 +109,8 @@ private struct HeadScanner {
         var connection = ConnectionOptions()
         /// With `raw`: the kept field lines, each ended by CR LF (`headers` is then empty).
         var rawFields: ByteBuffer?
+        /// With `rawRequest`, when the fields could stay bytes: what they say.
+        var requestFacts: RequestHeadFacts?
     }
 
     /// `nil` when the head is not complete yet. `firstLineLimit` bounds the start line (414 for
@@ -125,7 +127,8 @@ private struct HeadScanner {
         firstLineLimit: Int,
         firstLineError: HTTP1ParseError,
         dropHopByHop: Bool = false,
-        raw: Bool = false
+        raw: Bool = false,
+        rawRequest: Bool = false
     ) throws -> Head? {
         let count = bytes.count
         var position = 0
@@ -172,6 +175,9 @@ private struct HeadScanner {
         }
         if position - headStart > limits.maxHeadSize { throw HTTP1ParseError.headerSectionTooLarge }
 
+        if rawRequest, let head = try Self.rawRequest(bytes, startLine, fieldsStart, fieldCount, length: position) {
+            return head
+        }
         var facts = ResponseFacts()
         if raw {
             // One copy of the kept lines into space reserved once (a bare LF end grows by a CR).
@@ -225,6 +231,118 @@ private struct HeadScanner {
         head.framing = facts.framing
         head.connection = facts.connection
         return head
+    }
+
+    /// A request head whose field lines go to the upstream as bytes (see
+    /// ``HTTP1RequestDecoder/passFieldsRaw``): HTTP/1.1, and no field that the proxy must
+    /// change or read as a string beyond `Host` and `Content-Length`. `nil` when some field
+    /// needs the string path (``RequestField/needsStrings``).
+    private static func rawRequest(
+        _ bytes: UnsafeRawBufferPointer,
+        _ startLine: Range<Int>,
+        _ fieldsStart: Int,
+        _ fieldCount: Int,
+        length: Int
+    ) throws -> Head? {
+        guard startLine.count > 9, Self.name(bytes, (startLine.upperBound - 9)..<startLine.upperBound, is: " http/1.1")
+        else { return nil }
+        var facts = RequestHeadFacts()
+        var rawFields = ByteBuffer()
+        // Room for the proxy's own fields (X-Forwarded-*), appended without growing.
+        let reserve = length - fieldsStart + fieldCount + 256
+        var kept = true
+        try rawFields.writeWithUnsafeMutableBytes(minimumWritableBytes: reserve) { out in
+            var at = 0
+            var line = fieldsStart
+            for _ in 0..<fieldCount {
+                let end = Self.lineEnd(bytes, from: line)!
+                let (name, value) = try Self.fieldRanges(bytes, start: line, end: end.contentEnd)
+                line = end.next
+                switch Self.requestField(bytes, name) {
+                case .host:
+                    if facts.host == nil { facts.host = Self.string(bytes, value) }
+                case .contentLength:
+                    if !FramingFields.readContentLength(Self.string(bytes, value), into: &facts.contentLength) {
+                        facts.conflictingContentLength = true
+                    }
+                case .connection:
+                    // Only the usual values; anything else is read by the string path.
+                    if value.count == 10 && Self.name(bytes, value, is: "keep-alive") {
+                        facts.connection.keepAlive = true
+                    } else if value.count == 5 && Self.name(bytes, value, is: "close") {
+                        facts.connection.close = true
+                    } else {
+                        kept = false
+                        return 0
+                    }
+                    continue
+                case .hopByHop:
+                    continue
+                case .needsStrings:
+                    kept = false
+                    return 0
+                case .other:
+                    break
+                }
+                let length = value.upperBound - name.lowerBound
+                (out.baseAddress! + at).copyMemory(from: bytes.baseAddress! + name.lowerBound, byteCount: length)
+                out[at + length] = 0x0D
+                out[at + length + 1] = 0x0A
+                at += length + 2
+            }
+            return at
+        }
+        guard kept else { return nil }
+        var head = Head(startLine: startLine, headers: HTTPHeaders(), length: length)
+        head.rawFields = rawFields
+        head.requestFacts = facts
+        return head
+    }
+
+    /// The request fields ``rawRequest(_:_:_:_:length:)`` looks at. `needsStrings`: framing,
+    /// hop-by-hop fields the proxy acts on, and the fields it replaces or merges
+    /// (X-Forwarded-*, X-Real-IP, SSL-Client-Verify) or answers (Expect).
+    private enum RequestField {
+        case host, contentLength, connection, hopByHop, needsStrings, other
+    }
+
+    private static func requestField(_ bytes: UnsafeRawBufferPointer, _ name: Range<Int>) -> RequestField {
+        switch name.count {
+        case 2 where Self.name(bytes, name, is: "te"): return .needsStrings
+        case 4 where Self.name(bytes, name, is: "host"): return .host
+        case 6 where Self.name(bytes, name, is: "expect"): return .needsStrings
+        case 7 where Self.name(bytes, name, is: "trailer") || Self.name(bytes, name, is: "upgrade"):
+            return .needsStrings
+        case 9 where Self.name(bytes, name, is: "x-real-ip"): return .needsStrings
+        case 10 where Self.name(bytes, name, is: "connection"): return .connection
+        case 10 where Self.name(bytes, name, is: "keep-alive"): return .hopByHop
+        case 14 where Self.name(bytes, name, is: "content-length"): return .contentLength
+        case 15 where Self.name(bytes, name, is: "x-forwarded-for"): return .needsStrings
+        case 16 where Self.name(bytes, name, is: "proxy-connection"): return .hopByHop
+        case 16 where Self.name(bytes, name, is: "x-forwarded-host") || Self.name(bytes, name, is: "x-forwarded-port"):
+            return .needsStrings
+        case 17
+        where Self.name(bytes, name, is: "transfer-encoding") || Self.name(bytes, name, is: "x-forwarded-proto")
+            || Self.name(bytes, name, is: "ssl-client-verify"):
+            return .needsStrings
+        default: return .other
+        }
+    }
+
+    /// The fields of lines passed as bytes (each `name:[OWS]value` CR LF, already validated),
+    /// for a policy that needs them as strings after all.
+    static func fields(ofRaw buffer: ByteBuffer) -> HTTPHeaders {
+        buffer.withUnsafeReadableBytes { bytes in
+            var fields: [(String, String)] = []
+            var line = 0
+            while line < bytes.count, let end = Self.lineEnd(bytes, from: line) {
+                if let (name, value) = try? Self.fieldRanges(bytes, start: line, end: end.contentEnd) {
+                    fields.append((Self.string(bytes, name), Self.string(bytes, value)))
+                }
+                line = end.next
+            }
+            return HTTPHeaders(fields)
+        }
     }
 
     /// What a response's fields say about framing and the connection, read as they are scanned.
@@ -605,6 +723,19 @@ private struct BodyDecoder {
     }
 }
 
+/// A request's field lines on their way to an HTTP/1.1 upstream as bytes (see
+/// ``HTTP1RequestDecoder/passFieldsRaw``), the proxy's own fields appended.
+struct RawRequestFields {
+    var bytes: ByteBuffer
+    /// They hold a `Content-Length` (never a `Transfer-Encoding`).
+    var hasLength: Bool
+
+    /// The fields of such lines as `HTTPHeaders`, for when a policy needs them after all.
+    static func headers(of bytes: ByteBuffer) -> HTTPHeaders {
+        HeadScanner.fields(ofRaw: bytes)
+    }
+}
+
 /// Decodes HTTP/1.x requests from a connection's bytes into ``HTTPServerRequestPart``s.
 ///
 /// After a request that asks to switch protocols (an `Upgrade` with `Connection: upgrade`, or
@@ -622,6 +753,13 @@ struct HTTP1RequestDecoder {
     let limits: HTTP1HeadLimits
     /// What the fields of the last head returned say.
     private(set) var headFacts = RequestHeadFacts()
+    /// Whether heads may keep their field lines as bytes (``rawFields``) instead of
+    /// `HTTPHeaders`: set by the proxy for HTTP/1 clients. Applies to HTTP/1.1 requests
+    /// without fields the proxy changes (HeadScanner.rawRequest); others get `HTTPHeaders`.
+    var passFieldsRaw = false
+    /// The field lines of the last head returned, when they stayed bytes (its `headers` are
+    /// then empty): each `name:[OWS]value` CR LF, hop-by-hop fields left out.
+    var rawFields: ByteBuffer?
 
     init(limits: HTTP1HeadLimits) {
         self.limits = limits
@@ -661,15 +799,23 @@ struct HTTP1RequestDecoder {
 
     private mutating func parseHead(_ buffer: ByteBuffer) throws -> (HTTPRequestHead, Int, HTTP1BodyFraming)? {
         let limits = self.limits
+        let passFieldsRaw = self.passFieldsRaw
+        var rawFacts: RequestHeadFacts?
+        self.rawFields = nil
         let parsed: (HTTPRequestHead, Int)? = try buffer.withUnsafeReadableBytes { bytes in
             guard
                 let head = try HeadScanner.scan(
                     bytes,
                     limits: limits,
                     firstLineLimit: limits.maxRequestLineSize,
-                    firstLineError: .requestLineTooLong
+                    firstLineError: .requestLineTooLong,
+                    rawRequest: passFieldsRaw
                 )
             else { return nil }
+            if let facts = head.requestFacts {
+                rawFacts = facts
+                self.rawFields = head.rawFields
+            }
             // method SP request-target SP HTTP-version
             let line = head.startLine
             let table = ByteClass.table
@@ -695,7 +841,7 @@ struct HTTP1RequestDecoder {
         }
         guard let (head, length) = parsed else { return nil }
         // One pass over the fields serves the framing here and the proxy's decisions later.
-        let facts = RequestHeadFacts(head.headers)
+        let facts = rawFacts ?? RequestHeadFacts(head.headers)
         self.headFacts = facts
         let framing: HTTP1BodyFraming
         if facts.transferEncodingCount > 0 {
@@ -928,6 +1074,33 @@ struct HTTP1Encoder {
         buffer.writeString(head.uri)
         buffer.writeStaticString(head.version.minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n")
         Self.write(headers, into: &buffer)
+    }
+
+    /// Writes an HTTP/1.1 request head whose client fields go as bytes (see
+    /// ``HTTP1RequestDecoder/passFieldsRaw``; the proxy's own fields are already appended to
+    /// them). They hold no `Transfer-Encoding`; `hasLength`: they hold a `Content-Length`.
+    /// Framed as ``writeRequestHead(_:into:)`` frames: a POST, PUT or PATCH without a length
+    /// goes chunked.
+    mutating func writeRequestHead(
+        _ head: HTTPRequestHead,
+        rawFields: ByteBuffer,
+        hasLength: Bool,
+        into buffer: inout ByteBuffer
+    ) {
+        let chunked: Bool
+        switch head.method {
+        case .POST, .PUT, .PATCH: chunked = !hasLength
+        default: chunked = false
+        }
+        self.framing = chunked ? .chunked : .raw
+        self.chunkOpen = false
+        buffer.writeString(head.method.rawValue)
+        buffer.writeInteger(UInt8(ascii: " "))
+        buffer.writeString(head.uri)
+        buffer.writeStaticString(" HTTP/1.1\r\n")
+        buffer.writeImmutableBuffer(rawFields)
+        if chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
+        buffer.writeStaticString("\r\n")
     }
 
     /// Writes a response head; `answeringHEAD` suppresses the body that follows.

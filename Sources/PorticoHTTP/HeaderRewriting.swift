@@ -286,6 +286,24 @@ struct ForwardingContext {
         Self.set(&headers, "x-real-ip", self.clientAddress, present: facts.hasRealIP, keep: self.trusted)
     }
 
+    /// The same fields as lines, for a request whose fields go as bytes (it has none of
+    /// them: such requests take the string path).
+    func append(to buffer: inout ByteBuffer, host: String?) {
+        buffer.writeStaticString("x-forwarded-for: ")
+        buffer.writeString(self.clientAddress)
+        buffer.writeStaticString("\r\nx-forwarded-proto: ")
+        buffer.writeString(self.scheme)
+        if let host {
+            buffer.writeStaticString("\r\nx-forwarded-host: ")
+            buffer.writeString(host)
+        }
+        buffer.writeStaticString("\r\nx-forwarded-port: ")
+        buffer.writeString(self.localPort)
+        buffer.writeStaticString("\r\nx-real-ip: ")
+        buffer.writeString(self.clientAddress)
+        buffer.writeStaticString("\r\n")
+    }
+
     private static func set(_ headers: inout HTTPHeaders, _ name: String, _ value: String, present: Bool, keep: Bool) {
         if !present {
             headers.add(name: name, value: value)

@@ -71,6 +71,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     private var heldSlot: RateLimit?
     private var limits = HTTPLimits()
     private var requestHead: HTTPRequestHead?
+    /// The fields of `requestHead` when they go as bytes (its `headers` are then empty); kept
+    /// for a replay of the request.
+    private var requestFieldsRaw: RawRequestFields?
     /// Request parts that arrived while connecting (an array: allocates only when used, so an
     /// idle connection does not carry it).
     private var pending: [HTTPClientRequestPart] = []
@@ -162,6 +165,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
                 maxHeadSize: limits.maxHeaderSectionSize
             )
         )
+        // An HTTP/1 client's field lines go to HTTP/1.1 upstreams as bytes when nothing on
+        // the way changes them.
+        self.decoder.passFieldsRaw = stream == nil
         self.isTLS = isTLS
     }
 
@@ -351,8 +357,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         case .head(let head):
             guard self.phase == .idle || self.phase == .readingHead else { return }
             // HTTP/1.1 heads were read by the decoder, which kept what their fields say.
-            let facts = self.isHTTP2Stream ? RequestHeadFacts(head.headers) : self.decoder.headFacts
-            self.startExchange(head, facts: facts)
+            if self.isHTTP2Stream {
+                self.startExchange(head, facts: RequestHeadFacts(head.headers), rawFields: nil)
+            } else {
+                self.startExchange(head, facts: self.decoder.headFacts, rawFields: self.decoder.rawFields)
+            }
         case .body(let buffer):
             self.requestBody(buffer)
         case .end(let trailers):
@@ -481,7 +490,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
 
     // MARK: Request side
 
-    private func startExchange(_ incoming: HTTPRequestHead, facts: RequestHeadFacts) {
+    /// `rawFields`: the request's field lines as bytes (`incoming.headers` is then empty).
+    private func startExchange(_ incoming: HTTPRequestHead, facts: RequestHeadFacts, rawFields: ByteBuffer?) {
+        var incoming = incoming
+        var rawFields = rawFields
+        self.requestFieldsRaw = nil
         self.releaseSlot()
         self.exchange &+= 1
         self.route = nil
@@ -625,34 +638,55 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         if facts.expectsContinue {
             self.emit(.head(HTTPResponseHead(version: incoming.version, status: .continue)), flush: true)
         }
+        if let raw = rawFields,
+            route.affinity != nil || route.forwardAuth != nil || upstreamPool.http2 || incoming.method == .TRACE
+        {
+            // A policy reads or changes fields, an HTTP/2 upstream needs them as a block, or a
+            // TRACE loses its Content-Length: strings after all.
+            incoming.headers = RawRequestFields.headers(of: raw)
+            rawFields = nil
+        }
 
         var head = incoming
-        if !facts.hopByHop.isEmpty {
-            head.headers.removeHopByHop(
-                present: facts.hopByHop,
-                connection: facts.connection,
-                keepUpgrade: self.isUpgradeRequest
-            )
+        if var raw = rawFields {
+            // Bytes: the client's lines (HTTP/1.1, nothing hop-by-hop, no X-Forwarded-*,
+            // Expect or SSL-Client-Verify of its own), then the proxy's.
+            self.forwarding.append(to: &raw, host: facts.host)
+            if let clientVerify {
+                raw.writeStaticString("ssl-client-verify: ")
+                raw.writeString(clientVerify)
+                raw.writeStaticString("\r\n")
+            }
+            self.requestFieldsRaw = RawRequestFields(bytes: raw, hasLength: facts.contentLength != nil)
+        } else {
+            if !facts.hopByHop.isEmpty {
+                head.headers.removeHopByHop(
+                    present: facts.hopByHop,
+                    connection: facts.connection,
+                    keepUpgrade: self.isUpgradeRequest
+                )
+            }
+            if facts.expectsContinue {
+                head.headers.remove(name: "expect")
+            }
+            if upstreamPool.http2,
+                incoming.headers[canonicalForm: "te"].contains(where: { $0.lowercased() == "trailers" })
+            {
+                // The one TE value HTTP/2 allows, and gRPC servers require.
+                head.headers.replaceOrAdd(name: "te", value: "trailers")
+            }
+            self.forwarding.apply(to: &head.headers, facts: facts)
+            if let clientVerify {
+                // Ours, never the client's.
+                head.headers.replaceOrAdd(name: "ssl-client-verify", value: clientVerify)
+            }
+            if head.version != .http1_1 {
+                head.version = .http1_1
+                if !facts.hasBody { head.headers.remove(name: "transfer-encoding") }
+            }
         }
-        if facts.expectsContinue {
-            head.headers.remove(name: "expect")
-        }
-        if upstreamPool.http2, incoming.headers[canonicalForm: "te"].contains(where: { $0.lowercased() == "trailers" })
-        {
-            // The one TE value HTTP/2 allows, and gRPC servers require.
-            head.headers.replaceOrAdd(name: "te", value: "trailers")
-        }
-        self.forwarding.apply(to: &head.headers, facts: facts)
         if let rewrite = route.rewrite, let uri = rewrite.apply(to: head.uri) {
             head.uri = uri
-        }
-        if let clientVerify {
-            // Ours, never the client's.
-            head.headers.replaceOrAdd(name: "ssl-client-verify", value: clientVerify)
-        }
-        if head.version != .http1_1 {
-            head.version = .http1_1
-            if !facts.hasBody { head.headers.remove(name: "transfer-encoding") }
         }
         self.requestHead = head
         switch head.method {
@@ -917,7 +951,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         if self.downstreamIsWritable { connection.resumeReading() }
         // An HTTP/1.1 client takes the upstream's fields as they are.
         connection.passResponseFieldsRaw = !self.isHTTP2Stream && self.requestVersion == .http1_1
-        connection.write(.head(head))
+        connection.writeHead(head, rawFields: self.requestFieldsRaw)
         for part in self.pending {
             connection.write(part)
         }

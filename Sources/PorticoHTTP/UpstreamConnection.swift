@@ -81,11 +81,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         }
         switch part {
         case .head(let head):
-            self.decoder.answeringHEAD = head.method == .HEAD
-            self.decoder.passFieldsRaw = self.passResponseFieldsRaw
-            var buffer = context.channel.allocator.buffer(capacity: 512)
-            self.encoder.writeRequestHead(head, into: &buffer)
-            context.write(self.wrapOutboundOut(buffer), promise: nil)
+            self.writeHead(head, rawFields: nil)
         case .body(.byteBuffer(let body)):
             if let prefix = self.encoder.chunkPrefix(for: body.readableBytes, allocator: context.channel.allocator) {
                 context.write(self.wrapOutboundOut(prefix), promise: nil)
@@ -97,6 +93,35 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
             if let end = self.encoder.end(trailers: trailers, allocator: context.channel.allocator) {
                 context.write(self.wrapOutboundOut(end), promise: nil)
             }
+        }
+    }
+
+    /// Writes a request head; its fields as bytes when `rawFields` holds them (HTTP/1.1
+    /// connections only; `head.headers` is then empty).
+    func writeHead(_ head: HTTPRequestHead, rawFields: RawRequestFields?) {
+        guard let context = self.context else { return }
+        self.needsFlush = true
+        if self.isStream {
+            assert(rawFields == nil, "an HTTP/2 upstream takes fields as a block")
+            context.write(NIOAny(HTTPClientRequestPart.head(head)), promise: nil)
+            return
+        }
+        self.decoder.answeringHEAD = head.method == .HEAD
+        self.decoder.passFieldsRaw = self.passResponseFieldsRaw
+        if let rawFields {
+            let size = rawFields.bytes.readableBytes + head.uri.utf8.count + 64
+            var buffer = context.channel.allocator.buffer(capacity: size)
+            self.encoder.writeRequestHead(
+                head,
+                rawFields: rawFields.bytes,
+                hasLength: rawFields.hasLength,
+                into: &buffer
+            )
+            context.write(self.wrapOutboundOut(buffer), promise: nil)
+        } else {
+            var buffer = context.channel.allocator.buffer(capacity: 512)
+            self.encoder.writeRequestHead(head, into: &buffer)
+            context.write(self.wrapOutboundOut(buffer), promise: nil)
         }
     }
 

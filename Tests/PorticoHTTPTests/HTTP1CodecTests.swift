@@ -269,6 +269,93 @@ struct HTTP1CodecTests {
         #expect(encoder.framing == .chunked)
     }
 
+    @Test func requestFieldsPassAsBytesOnlyWhenNothingChangesThem() throws {
+        func decode(_ text: String) throws -> (HTTPRequestHead, ByteBuffer?, RequestHeadFacts) {
+            var decoder = HTTP1RequestDecoder(limits: self.limits)
+            decoder.passFieldsRaw = true
+            var buffer = ByteBuffer(string: text)
+            guard case .head(let head) = try decoder.next(&buffer) else {
+                throw HTTP1ParseError.invalidRequestLine
+            }
+            return (head, decoder.rawFields, decoder.headFacts)
+        }
+        // HTTP/1.1 with the usual fields: the lines as bytes (bare LF ends become CR LF, the
+        // usual hop-by-hop fields left out), what the proxy reads from them in the facts.
+        var (head, raw, facts) = try decode(
+            "POST /a?b HTTP/1.1\nHost: x.test\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
+                + "Proxy-Connection: keep-alive\r\nContent-Length: 2\nAccept:  */* \r\nHost: y.test\r\n\r\nok"
+        )
+        #expect(head.headers.isEmpty)
+        #expect(head.uri == "/a?b")
+        #expect(
+            raw.map { String(buffer: $0) } == "Host: x.test\r\nContent-Length: 2\r\nAccept:  */*\r\nHost: y.test\r\n"
+        )
+        #expect(facts.host == "x.test")
+        #expect(facts.contentLength == 2)
+        #expect(facts.isKeepAlive(.http1_1))
+        #expect(facts.hopByHop.isEmpty)
+        (head, raw, facts) = try decode("GET / HTTP/1.1\r\nHost: x.test\r\nConnection: Close\r\n\r\n")
+        #expect(raw.map { String(buffer: $0) } == "Host: x.test\r\n")
+        #expect(!facts.isKeepAlive(.http1_1))
+        #expect(throws: HTTP1ParseError.invalidContentLength, "as on the string path") {
+            try decode("GET / HTTP/1.1\r\nContent-Length: 1, 2\r\n\r\n")
+        }
+
+        // Anything the proxy changes, answers or must read as a string comes as fields, with
+        // the facts the string path gives.
+        for text in [
+            "GET / HTTP/1.0\r\nHost: x.test\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
+            "GET / HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+            "GET / HTTP/1.1\r\nConnection: keep-alive, x-secret\r\nX-Secret: 1\r\n\r\n",
+            "GET / HTTP/1.1\r\nTE: trailers\r\n\r\n",
+            "GET / HTTP/1.1\r\nTrailer: x-sum\r\n\r\n",
+            "GET / HTTP/1.1\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nx-forwarded-proto: https\r\n\r\n",
+            "GET / HTTP/1.1\r\nX-Forwarded-Host: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nX-Forwarded-Port: 1\r\n\r\n",
+            "GET / HTTP/1.1\r\nX-Real-IP: 10.0.0.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nSSL-Client-Verify: SUCCESS\r\n\r\n",
+        ] {
+            (head, raw, facts) = try decode(text)
+            #expect(raw == nil, "\(text)")
+            #expect(!head.headers.isEmpty, "\(text)")
+            #expect(facts.transferEncodingCount == RequestHeadFacts(head.headers).transferEncodingCount)
+            #expect(facts.expectsContinue == RequestHeadFacts(head.headers).expectsContinue)
+        }
+        // Malformed fields fail the same way on both paths.
+        #expect(throws: HTTP1ParseError.invalidFieldName) { try decode("GET / HTTP/1.1\r\nBad Name: 1\r\n\r\n") }
+        #expect(throws: HTTP1ParseError.obsoleteLineFolding) {
+            try decode("GET / HTTP/1.1\r\nX-A: 1\r\n  folded\r\n\r\n")
+        }
+
+        // The lines as strings again (for a policy that needs them), and the encoder's output:
+        // the request line, the lines, the proxy's own; a POST without a length goes chunked.
+        (head, raw, _) = try decode("PUT /u HTTP/1.1\r\nHost: x.test\r\nX-A:\tb\r\n\r\n")
+        let fields = RawRequestFields.headers(of: raw!)
+        #expect(fields["host"] == ["x.test"])
+        #expect(fields["x-a"] == ["b"])
+        var bytes = raw!
+        ForwardingContext(clientAddress: "192.0.2.1", trusted: false, scheme: "http", localPort: "80")
+            .append(to: &bytes, host: "x.test")
+        var encoder = HTTP1Encoder()
+        var out = ByteBuffer()
+        encoder.writeRequestHead(head, rawFields: bytes, hasLength: false, into: &out)
+        #expect(
+            String(buffer: out)
+                == "PUT /u HTTP/1.1\r\nHost: x.test\r\nX-A:\tb\r\nx-forwarded-for: 192.0.2.1\r\n"
+                + "x-forwarded-proto: http\r\nx-forwarded-host: x.test\r\nx-forwarded-port: 80\r\n"
+                + "x-real-ip: 192.0.2.1\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
+        #expect(encoder.framing == .chunked)
+        out.clear()
+        head.method = .GET
+        encoder.writeRequestHead(head, rawFields: raw!, hasLength: false, into: &out)
+        #expect(String(buffer: out) == "GET /u HTTP/1.1\r\nHost: x.test\r\nX-A:\tb\r\n\r\n")
+        #expect(encoder.framing == .raw)
+    }
+
     @Test func anUpstreamLengthNextToAChunkedCodingIsDropped() throws {
         // The coding frames the body (RFC 9112 6.3); the length must not go on with the
         // decoded body, or the client would read the wrong number of bytes.

@@ -52,6 +52,36 @@ extension PorticoHTTPEngineTests {
             }
         }
 
+        /// The usual request (HTTP/1.1, nothing the proxy changes) goes upstream with its field
+        /// lines as bytes: as sent, without the usual hop-by-hop fields, with the proxy's
+        /// forwarding fields, its body framed by its length; the connection stays usable.
+        @Test func fieldsPassedAsBytesReachTheUpstreamAsSent() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream)) { _, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.send(
+                    "POST /count HTTP/1.1\r\nHost: app.example\r\nConnection: keep-alive\r\nKeep-Alive: 5\r\n"
+                        + "Proxy-Connection: keep-alive\r\nContent-Length: 5\r\n\r\nhello"
+                        + "GET /echo HTTP/1.1\nHost: app.example\nX-Kept:  yes \nAccept: */*\n\n"
+                )
+                let count = try await client.readResponse()
+                #expect(count.body == "received 5")
+                let echo = try await client.readResponse()
+                let seen = echo.body
+                #expect(seen.hasPrefix("upstream a GET /echo\n"), "\(seen)")
+                for name in ["connection:", "keep-alive:", "proxy-connection:"] {
+                    #expect(!seen.contains("\n\(name)"), "\(name) reached the upstream")
+                }
+                #expect(seen.contains("\nx-kept: yes\n"))
+                #expect(seen.contains("\naccept: */*\n"))
+                #expect(seen.contains("\nx-forwarded-for: 127.0.0.1\n"))
+                #expect(seen.contains("\nx-forwarded-host: app.example\n"))
+                #expect(seen.contains("\nx-real-ip: 127.0.0.1\n"))
+                await client.close()
+            }
+        }
+
         @Test func oversizedRequestLineAndHeaderSection() async throws {
             let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
             defer { Task { await upstream.stop() } }
