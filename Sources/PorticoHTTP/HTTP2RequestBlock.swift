@@ -21,12 +21,17 @@ enum HTTP2RequestBlock: Equatable {
     /// Malformed: the stream is reset with PROTOCOL_ERROR; the reason is for the debug log.
     case malformed(String)
 
-    private struct Pseudo: OptionSet {
+    private struct Pseudo: OptionSet, CustomStringConvertible {
         let rawValue: UInt8
         static let method = Pseudo(rawValue: 1)
         static let scheme = Pseudo(rawValue: 2)
         static let authority = Pseudo(rawValue: 4)
         static let path = Pseudo(rawValue: 8)
+
+        var description: String {
+            let names = [(Self.method, ":method"), (.scheme, ":scheme"), (.authority, ":authority"), (.path, ":path")]
+            return names.filter { self.contains($0.0) }.map(\.1).joined(separator: ", ")
+        }
     }
 
     /// `:authority` becomes `Host` (it wins over a `host` field), `cookie` fields are joined
@@ -101,8 +106,9 @@ enum HTTP2RequestBlock: Equatable {
                 fields.append((name, value))
             }
         }
-        if method == "CONNECT" && !seen.contains(.scheme) && !seen.contains(.path) {
-            self = seen.contains(.authority) ? .connect : .malformed("CONNECT without :authority")
+        if method == "CONNECT" {
+            // Only :method and :authority (RFC 9113 8.5; :protocol is not supported).
+            self = seen == [.method, .authority] ? .connect : .malformed("CONNECT with \(seen)")
             return
         }
         guard seen.isSuperset(of: [.method, .scheme, .path]) else {

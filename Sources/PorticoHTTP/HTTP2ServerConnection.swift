@@ -417,7 +417,7 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
         case .end(let trailers):
             if let trailers, !trailers.isEmpty {
                 self.writeHeld(id, context: context)
-                let block = HPACKHeaders(Self.lowercasedFields(of: trailers))
+                let block = Self.trailersBlock(trailers)
                 self.writeFrame(id, .headers(.init(headers: block, endStream: true)), context: context)
             } else if let data = self.streams[id]?.heldData {
                 self.streams[id]?.heldData = nil
@@ -689,15 +689,34 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
     // MARK: Conversions
 
     /// A response head as a HEADERS block: `:status` first, names lowercased, and without the
-    /// connection-specific fields HTTP/2 forbids (RFC 9113 section 8.2.2).
+    /// connection-specific fields HTTP/2 forbids (RFC 9113 section 8.2.2), nor a
+    /// `Content-Length` on a 1xx or 204 (RFC 9110 section 8.6). NIOHTTP2 does not check
+    /// outbound blocks (its validation is off, see HTTP2RequestBlock.swift): this is the check.
     static func responseBlock(_ head: HTTPResponseHead) -> HPACKHeaders {
         var block = HPACKHeaders()
         block.reserveCapacity(head.headers.count + 1)
         block.add(name: ":status", value: String(head.status.code))
+        let bodiless = head.status.code < 200 || head.status.code == 204
         for (name, value) in head.headers {
             let name = Self.lowercased(name)
             switch name {
             case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade": continue
+            case "content-length" where bodiless: continue
+            default: block.add(name: name, value: value)
+            }
+        }
+        return block
+    }
+
+    /// Response trailers as a HEADERS block: names lowercased, without connection-specific
+    /// fields (an HTTP/1 upstream may send them in a chunked body's trailer section).
+    static func trailersBlock(_ trailers: HTTPHeaders) -> HPACKHeaders {
+        var block = HPACKHeaders()
+        block.reserveCapacity(trailers.count)
+        for (name, value) in trailers {
+            let name = Self.lowercased(name)
+            switch name {
+            case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te": continue
             default: block.add(name: name, value: value)
             }
         }
@@ -706,10 +725,6 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
 
     private static func fields(of block: HPACKHeaders) -> [(String, String)] {
         block.map { ($0.name, $0.value) }
-    }
-
-    private static func lowercasedFields(of headers: HTTPHeaders) -> [(String, String)] {
-        headers.map { (Self.lowercased($0.name), $0.value) }
     }
 
     /// `name` in lowercase, without a new string when it is lowercase already (the usual case).

@@ -536,6 +536,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         if facts.conflictingContentLength {
             return self.respondLocally(.badRequest, "bad request: conflicting Content-Length\n", forceClose: true)
         }
+        if incoming.method == .CONNECT {
+            // A tunnel to an address the client names is a forward proxy's job, not an
+            // ingress's (nginx refuses it too); the bytes after it are not HTTP.
+            return self.respondLocally(.methodNotAllowed, "405 method not allowed: CONNECT\n", forceClose: true)
+        }
         if incoming.method == .TRACE && facts.hasBody {
             // No content in TRACE (RFC 9110 section 9.3.8): the upstream would not read it as
             // a body.
@@ -1245,9 +1250,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         if let location { headers.add(name: "location", value: location) }
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         if self.closeAfterResponse && !self.isHTTP2Stream { headers.add(name: "connection", value: "close") }
-        let body = Self.allocator.buffer(string: message)
         self.emit(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)))
-        self.emit(.body(.byteBuffer(body)))
+        if !self.answeringHEAD {
+            // (The HTTP/1 encoder would drop it too; an HTTP/2 stream would send it.)
+            self.emit(.body(.byteBuffer(Self.allocator.buffer(string: message))))
+        }
         if self.closeAfterResponse {
             self.writeLastAndClose(.end(nil))
         } else if self.requestEnded {

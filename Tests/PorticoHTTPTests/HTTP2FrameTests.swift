@@ -246,32 +246,47 @@ extension PorticoHTTPEngineTests {
         /// ends short of its length is not completed upstream; the connection goes on.
         @Test func malformedRequestsAreResetWithProtocolError() async throws {
             try await self.withClient { client, _, _ in
-                let cases: [(name: String, fields: [(String, String)], body: String?)] = [
-                    ("uppercase name", [("X-Upper", "1")], nil),
-                    ("connection-specific field", [("connection", "close")], nil),
-                    ("CR LF in a value", [("x", "a\r\nx-injected: 1")], nil),
-                    ("te other than trailers", [("te", "gzip")], nil),
-                    ("length but no body", [("content-length", "3")], nil),
-                    ("body short of its length", [("content-length", "10")], "short"),
-                    ("body beyond its length", [("content-length", "2")], "long"),
+                // (name, request fields, DATA frames, trailers); the last frame ends the stream.
+                let cases: [(String, [(String, String)], [String], [(String, String)]?)] = [
+                    ("uppercase name", [("X-Upper", "1")], [], nil),
+                    ("connection-specific field", [("connection", "close")], [], nil),
+                    ("CR LF in a value", [("x", "a\r\nx-injected: 1")], [], nil),
+                    ("te other than trailers", [("te", "gzip")], [], nil),
+                    ("length but no body", [("content-length", "3")], [], nil),
+                    ("body short of its length", [("content-length", "10")], ["short"], nil),
+                    ("body beyond its length", [("content-length", "2")], ["long"], nil),
+                    ("body beyond its length over two frames", [("content-length", "2")], ["ab", "cd"], nil),
+                    ("trailers before the length is met", [("content-length", "5")], ["ab"], [("x-sum", "1")]),
+                    ("pseudo-header field in trailers", [], ["ab"], [(":path", "/")]),
+                    ("connection-specific field in trailers", [], ["ab"], [("connection", "close")]),
                 ]
                 var stream: UInt32 = 1
-                for (name, fields, body) in cases {
+                for (name, fields, bodies, trailers) in cases {
                     var frames = RawFrame.request(
                         stream: stream,
                         method: "POST",
                         path: "/count",
-                        endStream: body == nil,
+                        endStream: bodies.isEmpty && trailers == nil,
                         fields: fields
                     )
-                    if let body {
+                    for (index, body) in bodies.enumerated() {
+                        let last = index == bodies.count - 1 && trailers == nil
                         var data = RawFrame.encode(
                             type: RawFrame.data,
-                            flags: RawFrame.endStream,
+                            flags: last ? RawFrame.endStream : 0,
                             stream: stream,
                             payload: Array(body.utf8)
                         )
                         frames.writeBuffer(&data)
+                    }
+                    if let trailers {
+                        var block = RawFrame.encode(
+                            type: RawFrame.headers,
+                            flags: RawFrame.endHeaders | RawFrame.endStream,
+                            stream: stream,
+                            payload: RawHPACK.literals(trailers)
+                        )
+                        frames.writeBuffer(&block)
                     }
                     try await client.send(frames)
                     while true {
@@ -296,6 +311,16 @@ extension PorticoHTTPEngineTests {
                     if frame.stream == stream && frame.endsStream { break }
                 }
                 #expect(String(decoding: text, as: UTF8.self).hasPrefix("upstream a GET /after\n"))
+
+                // A HEAD answered by Portico itself (no route: 404) carries no DATA.
+                stream += 2
+                try await client.sendRequest(stream: stream, method: "HEAD", path: "/", authority: "nowhere.example")
+                while true {
+                    let frame = try await client.readFrame()
+                    guard frame.stream == stream else { continue }
+                    #expect(frame.type == RawFrame.headers, "HEAD: a frame of type \(frame.type)")
+                    if frame.type != RawFrame.headers || frame.endsStream { break }
+                }
             }
         }
 

@@ -48,6 +48,13 @@ extension PorticoHTTPEngineTests {
                     #expect(response.status == 400, "\(request.debugDescription)")
                     #expect(closed, "\(request.debugDescription)")
                 }
+                // A tunnel is not an ingress's job; what follows CONNECT is not HTTP.
+                let (response, closed) = try await self.exchange(
+                    ports[.http],
+                    "CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+                )
+                #expect(response.status == 405)
+                #expect(closed)
                 #expect(upstream.connectionsAccepted.load(ordering: .relaxed) == 0)
             }
         }
