@@ -261,6 +261,7 @@ private struct HeadScanner {
                 switch Self.requestField(bytes, name) {
                 case .host:
                     if facts.host == nil { facts.host = Self.string(bytes, value) }
+                    facts.hostCount += 1
                 case .contentLength:
                     if !FramingFields.readContentLength(Self.string(bytes, value), into: &facts.contentLength) {
                         facts.conflictingContentLength = true

@@ -20,7 +20,9 @@ extension StringProtocol {
 
 /// What the proxy needs to know about a request head, gathered in one pass over its headers.
 struct RequestHeadFacts {
+    /// The first `Host` field's value, and how many there are.
     var host: String?
+    var hostCount = 0
     var transferEncodingCount = 0
     var transferEncodingIsChunked = false
     var contentLength: Int?
@@ -55,6 +57,7 @@ struct RequestHeadFacts {
             switch name.utf8.count {
             case 4 where name.equalsLowercaseToken("host"):
                 if self.host == nil { self.host = value }
+                self.hostCount += 1
             case 2 where name.equalsLowercaseToken("te"):
                 self.hopByHop.insert(.te)
             case 6 where name.equalsLowercaseToken("expect"):
@@ -281,6 +284,9 @@ struct ForwardingContext {
         Self.set(&headers, "x-forwarded-proto", self.scheme, present: facts.hasForwardedProto, keep: self.trusted)
         if let host = facts.host {
             Self.set(&headers, "x-forwarded-host", host, present: facts.hasForwardedHost, keep: self.trusted)
+        } else if facts.hasForwardedHost && !self.trusted {
+            // (An HTTP/1.0 request without Host: nothing of ours to put in its place.)
+            headers.remove(name: "x-forwarded-host")
         }
         Self.set(&headers, "x-forwarded-port", self.localPort, present: facts.hasForwardedPort, keep: self.trusted)
         Self.set(&headers, "x-real-ip", self.clientAddress, present: facts.hasRealIP, keep: self.trusted)

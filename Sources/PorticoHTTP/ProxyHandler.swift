@@ -360,7 +360,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             if self.isHTTP2Stream {
                 self.startExchange(head, facts: RequestHeadFacts(head.headers), rawFields: nil)
             } else {
-                self.startExchange(head, facts: self.decoder.headFacts, rawFields: self.decoder.rawFields)
+                // Taken, not shared: the proxy appends its fields to the buffer.
+                let rawFields = self.decoder.rawFields
+                self.decoder.rawFields = nil
+                self.startExchange(head, facts: self.decoder.headFacts, rawFields: rawFields)
             }
         case .body(let buffer):
             self.requestBody(buffer)
@@ -535,6 +538,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         }
         if facts.conflictingContentLength {
             return self.respondLocally(.badRequest, "bad request: conflicting Content-Length\n", forceClose: true)
+        }
+        if !self.isHTTP2Stream && (facts.hostCount > 1 || (facts.hostCount == 0 && incoming.version == .http1_1)) {
+            // RFC 9112 3.2: routing reads one Host, an upstream might read another.
+            let problem = facts.hostCount > 1 ? "more than one Host field" : "HTTP/1.1 request without Host"
+            return self.respondLocally(.badRequest, "bad request: \(problem)\n", forceClose: true)
         }
         if incoming.method == .CONNECT {
             // A tunnel to an address the client names is a forward proxy's job, not an
@@ -986,6 +994,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             }
             self.responseStarted = true
             self.replayableHead = nil
+            self.requestFieldsRaw = nil
             let upstreamVersion = head.version
             // An HTTP/2 upstream's head says 2.0; the downstream codec writes its own version.
             if head.version.major == 2 { head.version = .http1_1 }
@@ -1233,6 +1242,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.dropUpstream()
         self.pending.removeAll()
         self.requestHead = nil
+        self.requestFieldsRaw = nil
         self.responseStarted = true
         self.pool.metrics.countRequest(service: self.route?.service ?? "", status: status)
         if self.logEntry != nil {

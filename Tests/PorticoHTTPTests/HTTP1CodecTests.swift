@@ -356,6 +356,58 @@ struct HTTP1CodecTests {
         #expect(encoder.framing == .raw)
     }
 
+    /// For requests both can take, the bytes path and the string path write an upstream the
+    /// same request (single spaces after the colons, as the string path writes them).
+    @Test func bothRequestPathsWriteTheSameBytes() throws {
+        let forwarding = ForwardingContext(
+            clientAddress: "192.0.2.1",
+            trusted: false,
+            scheme: "https",
+            localPort: "443"
+        )
+        for text in [
+            "GET /a HTTP/1.1\r\nHost: x.test\r\nAccept: */*\r\nConnection: keep-alive\r\nKeep-Alive: 5\r\n\r\n",
+            "POST /p HTTP/1.1\r\nHost: x.test\r\nContent-Length: 3\r\n\r\nabc",
+            "POST /p HTTP/1.1\r\nHost: x.test\r\n\r\n",
+            "PUT /p HTTP/1.1\r\nHost: x.test\r\nContent-Length: 5, 5\r\n\r\nhello",
+            "HEAD /h HTTP/1.1\r\nHost: x.test\r\nContent-Length: 0\r\n\r\n",
+            "GET /g HTTP/1.1\r\nHost: x.test\r\nContent-Length: 2\r\n\r\nhi",
+            "DELETE /d HTTP/1.1\r\nhost: X.Test\r\nProxy-Connection: a\r\nConnection: close\r\nX-Empty: \r\n\r\n",
+        ] {
+            var outputs: [String] = []
+            for raw in [false, true] {
+                var decoder = HTTP1RequestDecoder(limits: HTTP1HeadLimits())
+                decoder.passFieldsRaw = raw
+                var buffer = ByteBuffer(string: text)
+                guard case .head(var head) = try decoder.next(&buffer) else {
+                    Issue.record("no head: \(text)")
+                    return
+                }
+                let facts = decoder.headFacts
+                var encoder = HTTP1Encoder()
+                var out = ByteBuffer()
+                if raw {
+                    var bytes = try #require(decoder.rawFields, "\(text)")
+                    forwarding.append(to: &bytes, host: facts.host)
+                    encoder.writeRequestHead(head, rawFields: bytes, hasLength: facts.contentLength != nil, into: &out)
+                } else {
+                    #expect(decoder.rawFields == nil)
+                    if !facts.hopByHop.isEmpty {
+                        head.headers.removeHopByHop(
+                            present: facts.hopByHop,
+                            connection: facts.connection,
+                            keepUpgrade: false
+                        )
+                    }
+                    forwarding.apply(to: &head.headers, facts: facts)
+                    encoder.writeRequestHead(head, into: &out)
+                }
+                outputs.append(String(buffer: out) + "(framing \(encoder.framing))")
+            }
+            #expect(outputs[0] == outputs[1], "\(text)")
+        }
+    }
+
     @Test func anUpstreamLengthNextToAChunkedCodingIsDropped() throws {
         // The coding frames the body (RFC 9112 6.3); the length must not go on with the
         // decoded body, or the client would read the wrong number of bytes.

@@ -42,6 +42,10 @@ extension PorticoHTTPEngineTests {
                     "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
                     // TRACE has no content: an upstream would read these bytes as a request.
                     "TRACE / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+                    // RFC 9112 3.2: exactly one Host in HTTP/1.1 (routing and upstream would
+                    // otherwise read different ones).
+                    "GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+                    "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n",
                 ]
                 for request in bad {
                     let (response, closed) = try await self.exchange(ports[.http], request)
@@ -196,6 +200,13 @@ extension PorticoHTTPEngineTests {
                 #expect(body.contains("\nx-forwarded-port: \(ports[.http]!)\n"))
                 #expect(body.contains("\nx-real-ip: 127.0.0.1\n"))
                 #expect(!body.contains("6.6.6.6"))
+                // HTTP/1.0 may come without Host: a spoofed X-Forwarded-Host goes all the same.
+                let (old, _) = try await self.exchange(
+                    ports[.http],
+                    "GET / HTTP/1.0\r\nX-Forwarded-Host: evil.example\r\n\r\n"
+                )
+                #expect(old.status == 200)
+                #expect(!old.body.contains("evil.example"))
             }
             let trusted = [IPAddressRange("127.0.0.0/8")!]
             try await TestSupport.withEngine(self.configuration(upstream, trusted: trusted)) { _, ports in
