@@ -191,11 +191,7 @@ private struct HeadScanner {
                     let (name, value) = try Self.fieldRanges(bytes, start: line, end: end.contentEnd)
                     line = end.next
                     guard facts.keeps(bytes, name: name, value: value, raw: true) else { continue }
-                    let length = value.upperBound - name.lowerBound
-                    (out.baseAddress! + at).copyMemory(from: bytes.baseAddress! + name.lowerBound, byteCount: length)
-                    out[at + length] = 0x0D
-                    out[at + length + 1] = 0x0A
-                    at += length + 2
+                    Self.copyLine(bytes, name, value, into: out, at: &at)
                 }
                 return at
             }
@@ -285,11 +281,7 @@ private struct HeadScanner {
                 case .other:
                     break
                 }
-                let length = value.upperBound - name.lowerBound
-                (out.baseAddress! + at).copyMemory(from: bytes.baseAddress! + name.lowerBound, byteCount: length)
-                out[at + length] = 0x0D
-                out[at + length + 1] = 0x0A
-                at += length + 2
+                Self.copyLine(bytes, name, value, into: out, at: &at)
             }
             return at
         }
@@ -298,6 +290,22 @@ private struct HeadScanner {
         head.rawFields = rawFields
         head.requestFacts = facts
         return head
+    }
+
+    /// Copies one field line (name to the end of the value) to `out` at `at`, ended by CR LF.
+    @inline(__always)
+    private static func copyLine(
+        _ bytes: UnsafeRawBufferPointer,
+        _ name: Range<Int>,
+        _ value: Range<Int>,
+        into out: UnsafeMutableRawBufferPointer,
+        at: inout Int
+    ) {
+        let length = value.upperBound - name.lowerBound
+        (out.baseAddress! + at).copyMemory(from: bytes.baseAddress! + name.lowerBound, byteCount: length)
+        out[at + length] = 0x0D
+        out[at + length + 1] = 0x0A
+        at += length + 2
     }
 
     /// The request fields ``rawRequest(_:_:_:_:length:)`` looks at. `needsStrings`: framing,
