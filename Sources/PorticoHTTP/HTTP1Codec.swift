@@ -1,6 +1,14 @@
 public import NIOCore
 public import NIOHTTP1
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 // Portico's own HTTP/1.1 codec for the proxy path. It replaces NIOHTTP1's decoders and
 // encoders (llhttp behind a ByteToMessageHandler, then a re-encode per side): the handlers that
 // own a connection (ProxyHandler, UpstreamConnection) call it directly on the bytes they read,
@@ -464,10 +472,12 @@ private struct HeadScanner {
     /// parsed (it is not a field-value byte), so it is simply content here.
     @inline(__always)
     static func lineEnd(_ bytes: UnsafeRawBufferPointer, from: Int) -> (contentEnd: Int, next: Int)? {
-        guard from < bytes.count,
-            let newline = UnsafeRawBufferPointer(rebasing: bytes[from...]).firstIndex(of: 0x0A)
+        // memchr: the C library's vectorised search (a generic `firstIndex(of:)` loop was
+        // ~1.5% of the CPU of a proxied request).
+        guard from < bytes.count, let base = bytes.baseAddress,
+            let newline = memchr(base + from, 0x0A, bytes.count - from)
         else { return nil }
-        let lf = from + newline
+        let lf = base.distance(to: UnsafeRawPointer(newline))
         let contentEnd = lf > from && bytes[lf - 1] == 0x0D ? lf - 1 : lf
         return (contentEnd, lf + 1)
     }

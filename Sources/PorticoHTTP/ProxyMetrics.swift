@@ -20,7 +20,13 @@ final class LoopMetrics {
     }
 
     private let factory: any MetricsFactory
-    private var requests: [Key: Counter] = [:]
+    /// By service, one counter per status class (created when first counted).
+    private var requests: [String: [Counter?]] = [:]
+    /// The last service counted and its counters: requests of a route come in runs, and the
+    /// route's service string is the same storage each time, so the comparison is cheap and
+    /// no hashing is needed.
+    private var lastService: String?
+    private var lastCounters: [Counter?] = []
     private var upstreamErrors: [Key: Counter] = [:]
 
     init(factory: any MetricsFactory) {
@@ -31,17 +37,25 @@ final class LoopMetrics {
 
     func countRequest(service: String, status: HTTPResponseStatus) {
         let index = min(max(Int(status.code) / 100, 1), 5) - 1
-        let key = Key(service: service, detail: Self.statusClasses[index])
-        if let counter = self.requests[key] {
+        if service == self.lastService, let counter = self.lastCounters[index] {
             counter.increment()
             return
         }
-        let counter = Counter(
-            label: MetricNames.requests,
-            dimensions: [("service", service), ("status", key.detail)],
-            factory: self.factory
-        )
-        self.requests[key] = counter
+        var counters = self.requests[service] ?? [Counter?](repeating: nil, count: Self.statusClasses.count)
+        let counter: Counter
+        if let existing = counters[index] {
+            counter = existing
+        } else {
+            counter = Counter(
+                label: MetricNames.requests,
+                dimensions: [("service", service), ("status", Self.statusClasses[index])],
+                factory: self.factory
+            )
+            counters[index] = counter
+            self.requests[service] = counters
+        }
+        self.lastService = service
+        self.lastCounters = counters
         counter.increment()
     }
 
