@@ -147,20 +147,23 @@ enum HTTP2RequestBlock: Equatable {
         guard !name.isEmpty, Self.all(name, are: ByteClass.lowercaseToken) else {
             return "field name \"\(name)\" is not a lowercase token"
         }
-        switch name {
-        case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade":
-            return "connection-specific field \(name)"
-        case "te" where value != "trailers":
-            return "te other than \"trailers\""
-        default:
-            break
-        }
+        if Self.isConnectionSpecific(name) { return "connection-specific field \(name)" }
+        if name == "te" && value != "trailers" { return "te other than \"trailers\"" }
         // RFC 9113 forbids NUL, CR and LF; the other controls (but HTAB) are refused too, as
         // Portico's HTTP/1.1 decoder refuses them: the value goes on to an HTTP/1.1 upstream.
         guard Self.all(value, are: ByteClass.fieldValue) else {
             return "field \(name) has a control character in its value"
         }
         return nil
+    }
+
+    /// The connection-specific fields HTTP/2 forbids in both directions (RFC 9113 8.2.2);
+    /// `name` in lowercase.
+    static func isConnectionSpecific(_ name: String) -> Bool {
+        switch name {
+        case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade": true
+        default: false
+        }
     }
 
     /// `1*DIGIT` as a length, `nil` when malformed or beyond 18 digits.

@@ -688,39 +688,36 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
 
     // MARK: Conversions
 
-    /// A response head as a HEADERS block: `:status` first, names lowercased, and without the
-    /// connection-specific fields HTTP/2 forbids (RFC 9113 section 8.2.2), nor a
-    /// `Content-Length` on a 1xx or 204 (RFC 9110 section 8.6). NIOHTTP2 does not check
-    /// outbound blocks (its validation is off, see HTTP2RequestBlock.swift): this is the check.
+    /// A response head as a HEADERS block: `:status` first, then ``outboundFields(_:into:dropLength:)``
+    /// (no `Content-Length` on a 1xx or 204, RFC 9110 section 8.6).
     static func responseBlock(_ head: HTTPResponseHead) -> HPACKHeaders {
         var block = HPACKHeaders()
         block.reserveCapacity(head.headers.count + 1)
         block.add(name: ":status", value: String(head.status.code))
-        let bodiless = head.status.code < 200 || head.status.code == 204
-        for (name, value) in head.headers {
-            let name = Self.lowercased(name)
-            switch name {
-            case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade": continue
-            case "content-length" where bodiless: continue
-            default: block.add(name: name, value: value)
-            }
-        }
+        Self.outboundFields(head.headers, into: &block, dropLength: head.status.code < 200 || head.status.code == 204)
         return block
     }
 
-    /// Response trailers as a HEADERS block: names lowercased, without connection-specific
-    /// fields (an HTTP/1 upstream may send them in a chunked body's trailer section).
+    /// Response trailers as a HEADERS block (an HTTP/1 upstream may put anything in a
+    /// chunked body's trailer section).
     static func trailersBlock(_ trailers: HTTPHeaders) -> HPACKHeaders {
         var block = HPACKHeaders()
         block.reserveCapacity(trailers.count)
-        for (name, value) in trailers {
-            let name = Self.lowercased(name)
-            switch name {
-            case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te": continue
-            default: block.add(name: name, value: value)
-            }
-        }
+        Self.outboundFields(trailers, into: &block, dropLength: false)
         return block
+    }
+
+    /// Fields on their way to an HTTP/2 client: names lowercased, without the
+    /// connection-specific fields HTTP/2 forbids (RFC 9113 section 8.2.2) or `te`. NIOHTTP2
+    /// does not check outbound blocks (its validation is off, see HTTP2RequestBlock.swift):
+    /// this is the check.
+    private static func outboundFields(_ fields: HTTPHeaders, into block: inout HPACKHeaders, dropLength: Bool) {
+        for (name, value) in fields {
+            let name = Self.lowercased(name)
+            if HTTP2RequestBlock.isConnectionSpecific(name) || name == "te" { continue }
+            if dropLength && name == "content-length" { continue }
+            block.add(name: name, value: value)
+        }
     }
 
     private static func fields(of block: HPACKHeaders) -> [(String, String)] {

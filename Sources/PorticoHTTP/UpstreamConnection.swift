@@ -108,21 +108,19 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         }
         self.decoder.answeringHEAD = head.method == .HEAD
         self.decoder.passFieldsRaw = self.passResponseFieldsRaw
+        let capacity = rawFields.map { $0.bytes.readableBytes + head.uri.utf8.count + 64 } ?? 512
+        var buffer = context.channel.allocator.buffer(capacity: capacity)
         if let rawFields {
-            let size = rawFields.bytes.readableBytes + head.uri.utf8.count + 64
-            var buffer = context.channel.allocator.buffer(capacity: size)
             self.encoder.writeRequestHead(
                 head,
                 rawFields: rawFields.bytes,
                 hasLength: rawFields.hasLength,
                 into: &buffer
             )
-            context.write(self.wrapOutboundOut(buffer), promise: nil)
         } else {
-            var buffer = context.channel.allocator.buffer(capacity: 512)
             self.encoder.writeRequestHead(head, into: &buffer)
-            context.write(self.wrapOutboundOut(buffer), promise: nil)
         }
+        context.write(self.wrapOutboundOut(buffer), promise: nil)
     }
 
     /// After a 101: `tunnel` takes this handler's place, with the bytes that followed the 101.
