@@ -35,6 +35,9 @@ enum HTTP1ParseError: Error, Equatable, CustomStringConvertible {
     case obsoleteLineFolding
     case invalidContentLength
     case invalidChunk
+    /// A response body framed by a transfer coding other than `chunked` alone: the proxy
+    /// cannot decode it, and relabelling it would hand the client coded bytes as the content.
+    case unsupportedTransferCoding
 
     var description: String {
         switch self {
@@ -48,6 +51,7 @@ enum HTTP1ParseError: Error, Equatable, CustomStringConvertible {
         case .obsoleteLineFolding: "obsolete line folding in a header field"
         case .invalidContentLength: "invalid Content-Length"
         case .invalidChunk: "invalid chunked encoding"
+        case .unsupportedTransferCoding: "a Transfer-Encoding other than chunked"
         }
     }
 }
@@ -971,7 +975,12 @@ struct HTTP1ResponseDecoder {
             if self.answeringHEAD || code == 101 || code == 204 || code == 304 {
                 framing = .none
             } else if fields.transferEncoding {
-                framing = fields.chunkedLast ? .chunked : .untilClose
+                // Only `chunked` alone is decoded (as nginx does); `gzip, chunked` or `gzip`
+                // would reach the client relabelled, its coded bytes taken for the content.
+                guard fields.codings == 1 && fields.chunkedLast else {
+                    throw HTTP1ParseError.unsupportedTransferCoding
+                }
+                framing = .chunked
             } else if fields.invalidContentLength {
                 throw HTTP1ParseError.invalidContentLength
             } else {

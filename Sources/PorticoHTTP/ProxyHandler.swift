@@ -1062,14 +1062,22 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             self.attempts = max(0, self.attempts - 1)
             return self.connectUpstream()
         }
-        self.pool.metrics.countUpstreamError(service: self.route?.service ?? "", reason: "closed")
+        let service = self.route?.service ?? ""
+        let invalid = failure is HTTP1ParseError
+        self.pool.metrics.countUpstreamError(service: service, reason: invalid ? "invalid_response" : "closed")
         if self.responseStarted {
             self.closeNow()
+        } else if invalid, let failure {
+            self.respondLocally(
+                .badGateway,
+                "upstream sent an invalid response for service \"\(service)\" (\(failure))\n",
+                forceClose: true
+            )
         } else {
             let reason = failure.map { " (\($0))" } ?? ""
             self.respondLocally(
                 .badGateway,
-                "upstream closed the connection for service \"\(self.route?.service ?? "")\"\(reason)\n",
+                "upstream closed the connection for service \"\(service)\"\(reason)\n",
                 forceClose: true
             )
         }

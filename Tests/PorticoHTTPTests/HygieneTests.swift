@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import PorticoHTTP
 import Testing
 
@@ -216,11 +217,63 @@ extension PorticoHTTPEngineTests {
             }
         }
 
+        /// An upstream response in a transfer coding the proxy cannot decode is refused with a
+        /// 502 that says so, not passed on relabelled as chunked; the client's next request on
+        /// another connection is served.
+        @Test func anUpstreamTransferCodingOtherThanChunkedGives502() async throws {
+            let coded = try await ScriptedUpstream.start(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n4\r\n\u{1f}\u{8b}\u{8}\u{0}\r\n0\r\n\r\n"
+            )
+            defer { Task { try? await coded.close() } }
+            let configuration = HTTPEngineConfiguration(
+                routes: TestSupport.routes([(nil, "/", HTTPRoute(service: "default/coded", pool: "a"))]),
+                pools: [
+                    "a": UpstreamPool(endpoints: [UpstreamEndpoint(host: "127.0.0.1", port: coded.localAddress!.port!)])
+                ]
+            )
+            try await TestSupport.withEngine(configuration) { _, ports in
+                for _ in 0..<2 {
+                    let (response, closed) = try await self.exchange(ports[.http], "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    #expect(response.status == 502)
+                    #expect(response.body.contains("upstream sent an invalid response"), "\(response.body)")
+                    #expect(response.body.contains("Transfer-Encoding"), "\(response.body)")
+                    #expect(closed)
+                }
+            }
+        }
+
         @Test func addressRangesParseAndMatch() {
             #expect(IPAddressRange("10.1.2.3/8")?.description == "10.0.0.0/8")
             #expect(IPAddressRange("fd00::1/8") != nil)
             #expect(IPAddressRange("10.0.0.0/33") == nil)
             #expect(IPAddressRange("nonsense") == nil)
+        }
+    }
+}
+
+/// A TCP server that answers each connection's first read with fixed bytes and keeps it open.
+enum ScriptedUpstream {
+    static func start(_ response: String) async throws -> any Channel {
+        try await ServerBootstrap(group: TestSupport.group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(Answer(response: response))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+    }
+
+    private final class Answer: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        let response: String
+        var answered = false
+
+        init(response: String) { self.response = response }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard !self.answered else { return }
+            self.answered = true
+            context.writeAndFlush(NIOAny(ByteBuffer(string: self.response)), promise: nil)
         }
     }
 }
