@@ -76,6 +76,7 @@ let package = Package(
         .target(
             name: "PorticoHTTP",
             dependencies: [
+                "CPorticoEpoll",
                 "PorticoRouting",
                 "PorticoL4",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -119,6 +120,8 @@ let package = Package(
         // NIO: TCP and UDP forwarding with PROXY protocol.
         // The Linux datagram calls Swift's Glibc module does not import (sendmmsg, UDP_SEGMENT).
         .target(name: "CPorticoUDP"),
+        // epoll, eventfd and accept4 for the HTTP fast lane's own event loop.
+        .target(name: "CPorticoEpoll"),
         .target(
             name: "PorticoL4",
             dependencies: [

@@ -131,6 +131,8 @@ final class EngineCore: Sendable {
     let rateLimiter = RateLimiter()
     /// Active health checks of the pools that ask for them.
     let healthChecker: HealthChecker
+    /// Connections the fast lane handed over whose channel is not set up yet.
+    let handoversInFlight = NIOLockedValueBox(0)
 
     init(logger: Logger, state: EngineState, metricsFactory: any MetricsFactory, group: any EventLoopGroup) {
         self.logger = logger

@@ -39,30 +39,81 @@ import NIOSSL
 public final class HTTPEngine: Sendable {
     private let group: any EventLoopGroup
     private let core: EngineCore
-    private let listeners = NIOLockedValueBox<[HTTPListener: any Channel]>([:])
+    private let listeners = NIOLockedValueBox<[HTTPListener: BoundListener]>([:])
     private let sslContexts = NIOLockedValueBox<NIOSSLContext?>(nil)
+    #if os(Linux)
+    /// Owns the plain-HTTP listeners when the fast lane is on (HTTPFastLane.swift).
+    private let fastLane: HTTPFastLane?
+    #endif
+
+    /// A bound listening socket: a NIO server channel, or one of the fast lane's.
+    private enum BoundListener {
+        case channel(any Channel)
+        #if os(Linux)
+        case fastLane(HTTPFastLane.Listener)
+        #endif
+
+        var localAddress: SocketAddress? {
+            switch self {
+            case .channel(let channel): channel.localAddress
+            #if os(Linux)
+            case .fastLane(let listener): listener.localAddress
+            #endif
+            }
+        }
+    }
 
     /// Creates an engine that is not listening yet.
     ///
     /// Metrics go to `metricsFactory` (default: the bootstrapped `MetricsSystem`):
     /// `portico_http_requests_total{service,status}`, `portico_http_upstream_errors_total{service,reason}`
     /// and the meter `portico_http_open_connections`.
-    public init(group: any EventLoopGroup, logger: Logger, metricsFactory: (any MetricsFactory)? = nil) {
+    ///
+    /// `fastLane`: plain-HTTP listeners are owned by the fast lane's own epoll loop (Linux;
+    /// see HTTPFastLane.swift), which hands connections to this engine.
+    public init(
+        group: any EventLoopGroup,
+        logger: Logger,
+        metricsFactory: (any MetricsFactory)? = nil,
+        fastLane: Bool = false
+    ) {
         self.group = group
-        self.core = EngineCore(
+        let core = EngineCore(
             logger: logger,
             state: try! EngineState(HTTPEngineConfiguration()),
             metricsFactory: metricsFactory ?? MetricsSystem.factory,
             group: group
         )
+        self.core = core
+        #if os(Linux)
+        if fastLane {
+            do {
+                self.fastLane = try HTTPFastLane(core: core) { descriptor, listener, bytes in
+                    Self.adopt(descriptor, listener: listener, bytes: bytes, core: core, group: group)
+                }
+            } catch {
+                logger.error("fast lane not started, plain HTTP stays on NIO", metadata: ["error": "\(error)"])
+                self.fastLane = nil
+            }
+        } else {
+            self.fastLane = nil
+        }
+        #endif
     }
+
+    #if os(Linux)
+    deinit {
+        // An engine dropped without `shutdown` (its first `apply` failed) stops its lane's thread.
+        self.fastLane?.shutdown()
+    }
+    #endif
 
     /// The addresses actually bound, by listener (port 0 resolves here).
     public var boundListeners: [HTTPListener: SocketAddress] {
         self.listeners.withLockedValue { listeners in
             var result: [HTTPListener: SocketAddress] = [:]
-            for (listener, channel) in listeners {
-                if let address = channel.localAddress { result[listener] = address }
+            for (listener, bound) in listeners {
+                if let address = bound.localAddress { result[listener] = address }
             }
             return result
         }
@@ -100,31 +151,31 @@ public final class HTTPEngine: Sendable {
                 && wanted.contains { $0.address == listener.address && $0.port == listener.port }
         }
         for (listener, channel) in conflicting {
-            try? await channel.close()
+            await self.close(channel)
             _ = self.listeners.withLockedValue { $0.removeValue(forKey: listener) }
         }
 
-        var bound: [HTTPListener: any Channel] = [:]
+        var bound: [HTTPListener: BoundListener] = [:]
         do {
             for listener in wanted where existing[listener] == nil {
                 bound[listener] = try await self.bind(listener, sslContext: sslContext)
             }
         } catch {
-            for (_, channel) in bound { try? await channel.close() }
+            for (_, listener) in bound { await self.close(listener) }
             throw error
         }
         self.core.replaceState(state)
         self.updateHealthChecks(configuration, state: state)
-        var removed: [any Channel] = []
+        var removed: [BoundListener] = []
         self.listeners.withLockedValue { listeners in
-            for (listener, channel) in listeners where !wanted.contains(listener) {
-                removed.append(channel)
+            for (listener, bound) in listeners where !wanted.contains(listener) {
+                removed.append(bound)
                 listeners[listener] = nil
             }
             listeners.merge(bound) { old, _ in old }
         }
-        for channel in removed {
-            try? await channel.close()
+        for listener in removed {
+            await self.close(listener)
         }
         self.core.logger.info(
             "http engine configuration applied",
@@ -139,9 +190,18 @@ public final class HTTPEngine: Sendable {
             defer { listeners = [:] }
             return listeners
         }
-        for (_, channel) in listeners {
-            try? await channel.close()
+        for (_, listener) in listeners {
+            await self.close(listener)
         }
+        #if os(Linux)
+        // Nothing is accepted any more; connections the lane handed over become channels
+        // (counted in `connections`) before they are asked to finish.
+        self.fastLane?.shutdown()
+        let adopting = NIODeadline.now() + .seconds(1)
+        while NIODeadline.now() < adopting, self.core.handoversInFlight.withLockedValue({ $0 }) > 0 {
+            try? await Task.sleep(nanoseconds: 1_000_000)
+        }
+        #endif
         let open = self.core.connections.withLockedValue { $0 }
         for (_, channel) in open {
             channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
@@ -205,7 +265,25 @@ public final class HTTPEngine: Sendable {
         return tls
     }
 
-    private func bind(_ listener: HTTPListener, sslContext: NIOSSLContext?) async throws -> any Channel {
+    private func close(_ listener: BoundListener) async {
+        switch listener {
+        case .channel(let channel): try? await channel.close()
+        #if os(Linux)
+        case .fastLane(let listener): await self.fastLane?.stopListening(listener)
+        #endif
+        }
+    }
+
+    private func bind(_ listener: HTTPListener, sslContext: NIOSSLContext?) async throws -> BoundListener {
+        #if os(Linux)
+        if listener.kind == .http, let fastLane = self.fastLane {
+            return .fastLane(try fastLane.listen(listener))
+        }
+        #endif
+        return .channel(try await self.bindChannel(listener, sslContext: sslContext))
+    }
+
+    private func bindChannel(_ listener: HTTPListener, sslContext: NIOSSLContext?) async throws -> any Channel {
         let core = self.core
         let kind = listener.kind
         let bootstrap = ServerBootstrap(group: self.group)
@@ -238,6 +316,50 @@ public final class HTTPEngine: Sendable {
         #endif
         return try await bootstrap.bind(host: listener.address, port: listener.port).get()
     }
+
+    #if os(Linux)
+    /// Makes a NIO channel of a connection the fast lane accepted (and maybe read from): the
+    /// same pipeline as a connection accepted by a plain listener, the bytes read so far first.
+    private static func adopt(
+        _ descriptor: CInt,
+        listener: HTTPListener,
+        bytes: ByteBuffer,
+        core: EngineCore,
+        group: any EventLoopGroup
+    ) {
+        core.handoversInFlight.withLockedValue { $0 += 1 }
+        // The descriptor is NIO's from here: it closes it when the channel fails to set up
+        // (only a failing fcntl(O_NONBLOCK) on a socket we made non-blocking would leak it).
+        ClientBootstrap(group: group)
+            .channelOption(.maxMessagesPerRead, value: 16)
+            .channelInitializer { channel in
+                if bytes.readableBytes > 0 {
+                    do {
+                        try channel.pipeline.syncOperations.addHandler(HandedOverBytes(bytes))
+                    } catch {
+                        return channel.eventLoop.makeFailedFuture(error)
+                    }
+                }
+                return Self.initializeDownstream(
+                    channel,
+                    core: core,
+                    kind: .http,
+                    proxyProtocolPeers: core.state.proxyProtocolPeers[listener] ?? listener.acceptProxyProtocolFrom,
+                    sslContext: nil
+                )
+            }
+            .withConnectedSocket(descriptor)
+            .whenComplete { result in
+                core.handoversInFlight.withLockedValue { $0 -= 1 }
+                if case .failure(let error) = result {
+                    core.logger.warning(
+                        "fast lane: a connection could not be handed over",
+                        metadata: ["error": "\(error)"]
+                    )
+                }
+            }
+    }
+    #endif
 
     private static func initializeDownstream(
         _ channel: any Channel,
@@ -368,5 +490,28 @@ public final class HTTPEngine: Sendable {
                 switchToHTTP2: switchToHTTP2
             )
         )
+    }
+}
+
+/// Delivers the bytes the fast lane read from a connection before handing it over, ahead of
+/// anything NIO reads, then leaves the pipeline.
+private final class HandedOverBytes: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private var bytes: ByteBuffer?
+
+    init(_ bytes: ByteBuffer) {
+        self.bytes = bytes
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.fireChannelActive()
+        if let bytes = self.bytes {
+            self.bytes = nil
+            context.fireChannelRead(self.wrapInboundOut(bytes))
+            context.fireChannelReadComplete()
+        }
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }

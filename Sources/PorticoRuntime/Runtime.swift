@@ -29,6 +29,9 @@ public struct RuntimeOptions: Sendable {
     public var virtualIPNode: VirtualIPNode?
     /// Unicast VRRP peers (networks without multicast); empty for multicast.
     public var vrrpPeers: [String] = []
+    /// Plain-HTTP listeners are accepted by the HTTP fast lane (experimental; see
+    /// ``HTTPEngine/init(group:logger:metricsFactory:fastLane:)``).
+    public var fastLane = false
 
     public init(
         paths: [String],
@@ -40,7 +43,8 @@ public struct RuntimeOptions: Sendable {
         drainTimeout: TimeAmount = .seconds(10),
         accessLog: AccessLog? = nil,
         virtualIPNode: VirtualIPNode? = nil,
-        vrrpPeers: [String] = []
+        vrrpPeers: [String] = [],
+        fastLane: Bool = false
     ) {
         self.paths = paths
         self.stateDirectory = stateDirectory
@@ -52,6 +56,7 @@ public struct RuntimeOptions: Sendable {
         self.accessLog = accessLog
         self.virtualIPNode = virtualIPNode
         self.vrrpPeers = vrrpPeers
+        self.fastLane = fastLane
     }
 }
 
@@ -172,7 +177,11 @@ public final class PorticoRuntime: ServiceLifecycle.Service, Sendable {
         for (className, configuration) in configurations.sorted(by: { $0.key < $1.key }) {
             let engine =
                 engines[className]
-                ?? HTTPEngine(group: group, logger: logger.with("ingressClass", className))
+                ?? HTTPEngine(
+                    group: group,
+                    logger: logger.with("ingressClass", className),
+                    fastLane: options.fastLane
+                )
             try await engine.apply(configuration)
             engines[className] = engine
             logger.info(

@@ -34,6 +34,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Access log format: json or logfmt.")
     var accessLogFormat: String = "json"
 
+    @Flag(
+        help: """
+            Experimental: plain-HTTP listeners accept on Portico's own epoll loop (the fast lane, \
+            docs/architecture.md); connections are then served as without it.
+            """
+    )
+    var fastLane = false
+
     func validate() throws {
         guard adminAddress != nil else { throw ValidationError("--admin must be ADDRESS:PORT, e.g. 127.0.0.1:9090") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
@@ -81,7 +89,8 @@ struct Serve: AsyncParsableCommand {
                 drainTimeout: .seconds(Int64(drainTimeout)),
                 accessLog: requestLog,
                 virtualIPNode: vrrp.node(named: node),
-                vrrpPeers: vrrp.peers
+                vrrpPeers: vrrp.peers,
+                fastLane: fastLane
             ),
             group: MultiThreadedEventLoopGroup.singleton,
             registry: registry,

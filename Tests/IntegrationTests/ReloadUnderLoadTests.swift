@@ -4,14 +4,17 @@ import Testing
 
 /// Reloads while requests flow: none may fail (issue 3, item 8).
 @Suite(.serialized) struct ReloadUnderLoadTests {
-    @Test func reloadsDropNoRequest() async throws {
+    /// Also with `--fast-lane` (plain HTTP accepted on Portico's own epoll loop, then handed to
+    /// the engine with the bytes read so far).
+    @Test(arguments: [false, true])
+    func reloadsDropNoRequest(fastLane: Bool) async throws {
         let upstream = try await TestUpstream(name: "app")
         defer { Task { await upstream.close() } }
         let (http, https, admin) = (freePort(), freePort(), freePort())
         let certificate = try makeCertificate(names: ["app.example.test"])
         let files = ServeTests.manifests(http: http, https: https, upstream: upstream.port, certificate: certificate)
         let directory = try ManifestDirectory(files)
-        let serve = try ServeProcess(arguments: [directory.path], adminPort: admin)
+        let serve = try ServeProcess(arguments: [directory.path] + (fastLane ? ["--fast-lane"] : []), adminPort: admin)
         try serve.waitUntilReady()
 
         let deadline = NIODeadline.now() + .seconds(8)

@@ -43,17 +43,22 @@ enum TestSupport {
         return port
     }
 
+    /// `PORTICO_TEST_FAST_LANE=1`: the engines of these tests serve plain HTTP through the
+    /// fast lane (HTTPFastLane.swift), so the whole suite checks it too.
+    static let fastLane = ProcessInfoLite.environment("PORTICO_TEST_FAST_LANE") == "1"
+
     /// Starts an engine with `configuration` (listeners default to one plain one on an ephemeral port).
     static func withEngine(
         _ configuration: HTTPEngineConfiguration,
         metrics: (any MetricsFactory)? = nil,
+        fastLane: Bool = Self.fastLane,
         _ body: (HTTPEngine, [HTTPListener.Kind: Int]) async throws -> Void
     ) async throws {
         var configuration = configuration
         if configuration.listeners.isEmpty {
             configuration.listeners = [HTTPListener(address: "127.0.0.1", port: 0, kind: .http)]
         }
-        let engine = HTTPEngine(group: group, logger: logger, metricsFactory: metrics)
+        let engine = HTTPEngine(group: group, logger: logger, metricsFactory: metrics, fastLane: fastLane)
         try await engine.apply(configuration)
         var ports: [HTTPListener.Kind: Int] = [:]
         for (listener, address) in engine.boundListeners {

@@ -1,0 +1,206 @@
+#if os(Linux)
+import Glibc
+import Metrics
+import NIOCore
+import NIOPosix
+@testable import PorticoHTTP
+import Testing
+
+extension PorticoHTTPEngineTests {
+    /// The fast lane's first stage (HTTPFastLane.swift): it owns plain listeners, reads each
+    /// connection's first bytes and hands the connection to the engine with them. The whole
+    /// engine suite also runs through it with `PORTICO_TEST_FAST_LANE=1` (.ci/run does).
+    @Suite("Fast lane")
+    struct FastLaneTests {
+        private func configuration(
+            _ upstream: TestUpstream,
+            limits: HTTPLimits = HTTPLimits()
+        ) -> HTTPEngineConfiguration {
+            HTTPEngineConfiguration(
+                routes: TestSupport.routes([(nil, "/", HTTPRoute(service: "default/a", pool: "a"))]),
+                pools: ["a": UpstreamPool(endpoints: [TestSupport.endpoint(upstream)])],
+                limits: limits
+            )
+        }
+
+        /// Names of this process's threads.
+        private static func threadNames() -> [String] {
+            guard let directory = opendir("/proc/self/task") else { return [] }
+            defer { closedir(directory) }
+            var names: [String] = []
+            while let entry = readdir(directory) {
+                let task = withUnsafeBytes(of: entry.pointee.d_name) {
+                    String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                guard task != ".", task != "..", let file = fopen("/proc/self/task/\(task)/comm", "r") else { continue }
+                var line = [CChar](repeating: 0, count: 32)
+                if fgets(&line, 32, file) != nil {
+                    names.append(String(decoding: line.prefix { $0 != 0 && $0 != 10 }.map { UInt8($0) }, as: UTF8.self))
+                }
+                fclose(file)
+            }
+            return names
+        }
+
+        /// Whether the number of lane threads becomes `count` within a second (a new thread
+        /// names itself when it starts).
+        private static func laneThreads(becomes count: Int) async -> Bool {
+            for _ in 0..<100 {
+                if Self.threadNames().filter({ $0 == "portico-fast" }).count == count { return true }
+                try? await Task.sleep(nanoseconds: 10_000_000)
+            }
+            return false
+        }
+
+        @Test func plainListenersAreAcceptedByTheLaneAndServedByTheEngine() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            let before = Self.threadNames().filter { $0 == "portico-fast" }.count
+            let limits = HTTPLimits(headerReadTimeout: .milliseconds(300))
+            try await TestSupport.withEngine(self.configuration(upstream, limits: limits), fastLane: true) {
+                engine,
+                ports in
+                #expect(await Self.laneThreads(becomes: before + 1))
+                // Two pipelined requests in the first segment: both reach the engine, in order,
+                // and the connection stays usable.
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.send("GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await client.readResponse().body.hasPrefix("upstream a GET /one\n"))
+                #expect(try await client.readResponse().body.hasPrefix("upstream a GET /two\n"))
+                try await client.send("GET /three HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await client.readResponse().body.hasPrefix("upstream a GET /three\n"))
+                #expect(engine.openConnections == 1)
+                await client.close()
+
+                // A head split over several segments, the first of one byte.
+                let split = try await TestSupport.connect(ports[.http])
+                try await split.send("G")
+                try await Task.sleep(nanoseconds: 20_000_000)
+                try await split.send("ET /four HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await split.readResponse().body.hasPrefix("upstream a GET /four\n"))
+                await split.close()
+
+                // Nothing sent: closed at the header timeout, as the engine closes such connections.
+                let silent = try await TestSupport.connect(ports[.http])
+                let started = NIODeadline.now()
+                #expect(try await silent.waitForClose())
+                #expect(NIODeadline.now() - started < .seconds(2))
+            }
+            // Shut down: the lane's thread is gone.
+            #expect(Self.threadNames().filter { $0 == "portico-fast" }.count == before)
+        }
+
+        @Test func reloadKeepsTheLanesListenerAndRemovalClosesIt() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            var configuration = self.configuration(upstream)
+            configuration.listeners = [HTTPListener(address: "127.0.0.1", port: 0, kind: .http)]
+            try await TestSupport.withEngine(configuration, fastLane: true) { engine, ports in
+                let port = try #require(ports[.http])
+                let kept = try await TestSupport.connect(port)
+                try await kept.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await kept.readResponse().status == 200)
+
+                try await engine.apply(configuration)
+                #expect(engine.boundListeners.values.map(\.port) == [port])
+                try await kept.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await kept.readResponse().status == 200)
+                let fresh = try await TestSupport.connect(port)
+                try await fresh.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await fresh.readResponse().status == 200)
+                await fresh.close()
+
+                // Without the listener: the port refuses, the open connection finishes its work.
+                var without = configuration
+                without.listeners = [HTTPListener(address: "127.0.0.1", port: 0, kind: .https)]
+                try await engine.apply(without)
+                await #expect(throws: (any Error).self) { try await TestSupport.connect(port) }
+                try await kept.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await kept.readResponse().status == 200)
+                await kept.close()
+            }
+        }
+
+        /// A reload that shortens the header timeout applies to connections accepted after it,
+        /// even while connections accepted before it still wait with the longer one.
+        @Test func aShorterHeaderTimeoutAfterAReloadApplies() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            var configuration = self.configuration(upstream, limits: HTTPLimits(headerReadTimeout: .seconds(30)))
+            configuration.listeners = [HTTPListener(address: "127.0.0.1", port: 0, kind: .http)]
+            try await TestSupport.withEngine(configuration, fastLane: true) { engine, ports in
+                let early = try await TestSupport.connect(ports[.http])
+                try await Task.sleep(nanoseconds: 50_000_000)  // accepted under the 30 s timeout
+                var shorter = configuration
+                shorter.limits = HTTPLimits(headerReadTimeout: .milliseconds(300))
+                try await engine.apply(shorter)
+                let late = try await TestSupport.connect(ports[.http])
+                let started = NIODeadline.now()
+                #expect(try await late.waitForClose())
+                #expect(NIODeadline.now() - started < .seconds(3))
+                // The early one still waits, and is served when its request comes.
+                try await early.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await early.readResponse().status == 200)
+                await early.close()
+            }
+        }
+
+        /// An engine whose first configuration fails is dropped without `shutdown`: its lane's
+        /// thread stops with it. A lane shut down refuses new listeners and closes nothing twice.
+        @Test func lanesStopWithTheirEngineAndRefuseWorkOnceShutDown() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            let taken = try await ServerBootstrap(group: TestSupport.group).bind(host: "127.0.0.1", port: 0).get()
+            defer { taken.close(promise: nil) }
+            let before = Self.threadNames().filter { $0 == "portico-fast" }.count
+            do {
+                let engine = HTTPEngine(group: TestSupport.group, logger: TestSupport.logger, fastLane: true)
+                var configuration = self.configuration(upstream)
+                configuration.listeners = [
+                    HTTPListener(address: "127.0.0.1", port: taken.localAddress!.port!, kind: .http)
+                ]
+                await #expect(throws: IOError.self) { try await engine.apply(configuration) }
+                #expect(await Self.laneThreads(becomes: before + 1))
+                withExtendedLifetime(engine) {}
+            }
+            #expect(Self.threadNames().filter { $0 == "portico-fast" }.count == before)
+
+            let core = EngineCore(
+                logger: TestSupport.logger,
+                state: try EngineState(HTTPEngineConfiguration()),
+                metricsFactory: NOOPMetricsHandler.instance,
+                group: TestSupport.group
+            )
+            let lane = try HTTPFastLane(core: core) { descriptor, _, _ in close(descriptor) }
+            let listener = try lane.listen(HTTPListener(address: "127.0.0.1", port: 0, kind: .http))
+            lane.shutdown()
+            lane.shutdown()
+            await lane.stopListening(listener)
+            #expect(throws: IOError.self) { try lane.listen(HTTPListener(address: "127.0.0.1", port: 0, kind: .http)) }
+            // The port is free again: the listener was closed once, by the shutdown.
+            let rebound = try await ServerBootstrap(group: TestSupport.group)
+                .bind(host: "127.0.0.1", port: listener.localAddress.port!).get()
+            try await rebound.close()
+        }
+
+        @Test func aTakenPortIsAnErrorAndTheOldConfigurationStays() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            let taken = try await ServerBootstrap(group: TestSupport.group).bind(host: "127.0.0.1", port: 0).get()
+            defer { taken.close(promise: nil) }
+            try await TestSupport.withEngine(self.configuration(upstream), fastLane: true) { engine, ports in
+                var configuration = self.configuration(upstream)
+                configuration.listeners = [
+                    HTTPListener(address: "127.0.0.1", port: ports[.http]!, kind: .http),
+                    HTTPListener(address: "127.0.0.1", port: taken.localAddress!.port!, kind: .http),
+                ]
+                await #expect(throws: IOError.self) { try await engine.apply(configuration) }
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await client.readResponse().status == 200)
+                await client.close()
+            }
+        }
+    }
+}
+#endif
