@@ -16,6 +16,12 @@ import Testing
         let directory = try ManifestDirectory(files)
         let serve = try ServeProcess(arguments: [directory.path] + (fastLane ? ["--fast-lane"] : []), adminPort: admin)
         try serve.waitUntilReady()
+        // With the flag, the plain listener is the lane's: its thread is there.
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(serve.process.pid)/task")) ?? []
+        let names = tasks.compactMap {
+            try? String(contentsOfFile: "/proc/\(serve.process.pid)/task/\($0)/comm", encoding: .utf8)
+        }
+        #expect(names.contains("portico-fast\n") == fastLane, "\(names)")
 
         let deadline = NIODeadline.now() + .seconds(8)
         async let load = LoadClient.run(
