@@ -133,10 +133,12 @@ final class EngineCore: Sendable {
     let healthChecker: HealthChecker
     /// Connections the fast lane handed over whose channel is not set up yet.
     let handoversInFlight = NIOLockedValueBox(0)
+    let metricsFactory: any MetricsFactory
 
     init(logger: Logger, state: EngineState, metricsFactory: any MetricsFactory, group: any EventLoopGroup) {
         self.logger = logger
         self.healthChecker = HealthChecker(group: group, logger: logger, metricsFactory: metricsFactory)
+        self.metricsFactory = metricsFactory
         self.stateBox = NIOLockedValueBox(state)
         self.upstreamPools = UpstreamPoolRegistry(metricsFactory: metricsFactory)
         self.openConnections = Meter(label: MetricNames.openConnections, dimensions: [], factory: metricsFactory)

@@ -102,6 +102,9 @@ public final class HTTPEngine: Sendable {
     }
 
     #if os(Linux)
+    /// Requests the fast lane answered and connections it handed over (nil without a lane).
+    var fastLaneStatistics: HTTPFastLane.Statistics? { self.fastLane?.statistics }
+
     deinit {
         // An engine dropped without `shutdown` (its first `apply` failed) stops its lane's thread.
         self.fastLane?.shutdown()
@@ -121,7 +124,12 @@ public final class HTTPEngine: Sendable {
 
     /// Number of open downstream connections.
     public var openConnections: Int {
-        self.core.connections.withLockedValue { $0.count }
+        #if os(Linux)
+        let lane = self.fastLane?.openClients ?? 0
+        #else
+        let lane = 0
+        #endif
+        return self.core.connections.withLockedValue { $0.count } + lane
     }
 
     /// Applies a configuration: the first call binds the listeners; later calls are reloads.
@@ -194,9 +202,9 @@ public final class HTTPEngine: Sendable {
             await self.close(listener)
         }
         #if os(Linux)
-        // Nothing is accepted any more; connections the lane handed over become channels
-        // (counted in `connections`) before they are asked to finish.
-        self.fastLane?.shutdown()
+        // Nothing is accepted any more. The lane's own connections finish their exchange (or close when idle), like the
+        // engine's below; those it hands over meanwhile become channels first.
+        self.fastLane?.quiesce()
         let adopting = NIODeadline.now() + .seconds(1)
         while NIODeadline.now() < adopting, self.core.handoversInFlight.withLockedValue({ $0 }) > 0 {
             try? await Task.sleep(nanoseconds: 1_000_000)
@@ -210,6 +218,10 @@ public final class HTTPEngine: Sendable {
         while NIODeadline.now() < deadline, self.openConnections > 0 {
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
+        #if os(Linux)
+        // Whatever the lane still holds is closed with it.
+        self.fastLane?.shutdown()
+        #endif
         let remaining = self.core.connections.withLockedValue { $0 }
         for (_, channel) in remaining {
             try? await channel.close()

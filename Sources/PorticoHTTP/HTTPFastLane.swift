@@ -4,24 +4,36 @@
 //
 // Why: on NIO the channel machinery alone (pipeline, pending writes, selector, promises)
 // costs more user CPU per proxied HTTP/1.1 request than nginx spends on the whole request;
-// a loop that reads and writes the sockets itself needs ~2 us (bench/epoll-spike). This
-// first stage owns the listening sockets, accepts, and reads a connection's first bytes;
-// the connection is then handed to the NIO engine with those bytes (the fd changes owner),
-// so behaviour is the engine's. Later stages serve the common requests here and hand over
-// the rest at that same point.
+// a loop that reads and writes the sockets itself needs ~2 us (bench/epoll-spike).
+//
+// What the lane serves itself (stage 2): HTTP/1.1 GET and HEAD requests without a body whose
+// fields pass as bytes (HTTP1RequestDecoder.passFieldsRaw: nothing the proxy must change or
+// read), on routes with no per-request policy (no redirect, source ranges, client
+// certificates, rate limits, rewrite, app-root, auth, affinity) to plain HTTP/1.1 pools,
+// with no access log. It uses the engine's codec, route table, balancer order and
+// ejection, metrics and answers (504, 408 written by the same encoder). Everything else is
+// handed to the NIO engine at a request boundary, with the bytes not yet answered (the
+// descriptor changes owner): the engine's behaviour is the reference, not a copy. A request
+// whose upstream cannot be reached, or closes before answering, is handed over too, with
+// its own bytes: the engine then retries, answers 502 or 503, and counts it.
+//
+// Sockets are edge-triggered (EPOLLET) and registered once, for reading and writing: no
+// epoll_ctl per request. A readable edge is remembered (`readable`) while the other side
+// cannot take more (backpressure) and acted on when it can.
 
 import CPorticoEpoll
 import Glibc
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
 
-/// An epoll loop on its own thread that owns plain-HTTP listening sockets.
+/// An epoll loop on its own thread that owns plain-HTTP listening sockets and serves the
+/// common requests of their connections.
 final class HTTPFastLane: @unchecked Sendable {
-    /// A connection the lane does not serve: its descriptor and the bytes read from it so
-    /// far now belong to the callee. Called on the lane's thread.
-    /// (The engine's header timeout then starts again when the head is partial, as it does
-    /// for a connection NIO accepted whose first bytes are a partial head.)
+    /// A connection the lane does not serve (any more): its descriptor and the bytes read from
+    /// it and not answered now belong to the callee. Called on the lane's thread.
     typealias Handoff = @Sendable (_ descriptor: CInt, _ listener: HTTPListener, _ bytes: ByteBuffer) -> Void
 
     /// A listening socket owned by the lane.
@@ -40,55 +52,8 @@ final class HTTPFastLane: @unchecked Sendable {
     private enum Tag: UInt64 {
         case wake = 0
         case listener = 1
-        case connection = 2
-    }
-
-    /// An accepted connection whose first bytes have not come yet.
-    private final class Waiting {
-        let descriptor: CInt
-        let listener: HTTPListener
-        /// The header read timeout it got (nanoseconds) and the monotonic time after which it
-        /// is closed: nothing sent, as the engine closes such connections.
-        let timeout: UInt64
-        let deadline: UInt64
-        /// Neighbours in the list of connections with the same timeout (``DeadlineList``).
-        var previous: Waiting?
-        var next: Waiting?
-
-        init(descriptor: CInt, listener: HTTPListener, timeout: UInt64, now: UInt64) {
-            self.descriptor = descriptor
-            self.listener = listener
-            self.timeout = timeout
-            self.deadline = now + timeout
-        }
-    }
-
-    /// Connections accepted with the same timeout, so in deadline order; unlinked in O(1)
-    /// when handed over or closed.
-    private struct DeadlineList {
-        var head: Waiting?
-        var tail: Waiting?
-
-        mutating func append(_ connection: Waiting) {
-            connection.previous = self.tail
-            if let tail = self.tail { tail.next = connection } else { self.head = connection }
-            self.tail = connection
-        }
-
-        mutating func remove(_ connection: Waiting) {
-            if let previous = connection.previous {
-                previous.next = connection.next
-            } else {
-                self.head = connection.next
-            }
-            if let next = connection.next {
-                next.previous = connection.previous
-            } else {
-                self.tail = connection.previous
-            }
-            connection.previous = nil
-            connection.next = nil
-        }
+        case client = 2
+        case upstream = 3
     }
 
     /// What other threads share with the loop, under one lock.
@@ -99,26 +64,239 @@ final class HTTPFastLane: @unchecked Sendable {
         var thread: pthread_t?
     }
 
+    // MARK: Deadlines
+
+    /// Something with a deadline: kept in the list of its timeout value, whose members all got
+    /// the same timeout and so are in deadline order (one list per value; few values exist).
+    class Timed {
+        /// The monotonic time it runs out, and the list it is in.
+        @exclusivity(unchecked) fileprivate var deadline: UInt64 = 0
+        @exclusivity(unchecked) fileprivate unowned(unsafe) var list: DeadlineList?
+        @exclusivity(unchecked) fileprivate var previous: Timed?
+        @exclusivity(unchecked) fileprivate var next: Timed?
+    }
+
+    /// The nodes that got one timeout value, oldest first. Lists are kept for the lane's life
+    /// (one per timeout value in use: header, idle, read, connect, upstream idle).
+    final class DeadlineList {
+        let timeout: UInt64
+        @exclusivity(unchecked) var head: Timed?
+        @exclusivity(unchecked) var tail: Timed?
+
+        init(timeout: UInt64) { self.timeout = timeout }
+
+        func append(_ node: Timed) {
+            node.list = self
+            node.previous = self.tail
+            node.next = nil
+            if let tail = self.tail { tail.next = node } else { self.head = node }
+            self.tail = node
+        }
+
+        func remove(_ node: Timed) {
+            if let previous = node.previous { previous.next = node.next } else { self.head = node.next }
+            if let next = node.next { next.previous = node.previous } else { self.tail = node.previous }
+            node.previous = nil
+            node.next = nil
+            node.list = nil
+        }
+    }
+
+    /// A pool's idle connections to one endpoint.
+    final class IdleConnections {
+        @exclusivity(unchecked) var connections: [Upstream] = []
+    }
+
+    /// What the lane keeps per upstream pool of the current configuration: its endpoints,
+    /// their idle connections, the round-robin position.
+    final class PoolTarget {
+        let pool: UpstreamPool
+        let idle: [IdleConnections]
+        @exclusivity(unchecked) var next = 0
+
+        init(pool: UpstreamPool, idle: [IdleConnections]) {
+            self.pool = pool
+            self.idle = idle
+        }
+    }
+
+    // MARK: Connections
+
+    /// A client connection served by the lane.
+    final class Client: Timed {
+        enum State {
+            /// Accepted, nothing read yet (the header timeout runs).
+            case new
+            /// Between requests (the idle timeout runs).
+            case idle
+            /// Part of a head is here (the header timeout runs).
+            case readingHead
+            /// A request is upstream; no response byte has come back.
+            case waiting
+            /// The response is being forwarded.
+            case responding
+            /// Everything it is owed is written; after the output drains it is handed over.
+            case handingOver
+            /// Its last response is being written; then the write side is shut and it lingers.
+            case closing
+            /// Write side shut; reading what the client still sends until it closes.
+            case lingering
+        }
+
+        let descriptor: CInt
+        let generation: UInt32
+        let listener: HTTPListener
+        let forwarding: ForwardingContext
+        /// The forwarding lines before and after `x-forwarded-host` (the same on every
+        /// request of the connection).
+        let forwardingHead: ByteBuffer
+        let forwardingTail: ByteBuffer
+        @exclusivity(unchecked) var state = State.new
+        @exclusivity(unchecked) var decoder: HTTP1RequestDecoder
+        /// Received, not yet answered (the next requests).
+        @exclusivity(unchecked) var input = ByteBuffer()
+        /// Response bytes the socket has not taken yet.
+        @exclusivity(unchecked) var output = ByteBuffer()
+        /// A readable edge not acted on yet (backpressure).
+        @exclusivity(unchecked) var readable = false
+        /// The peer closed its side (EPOLLRDHUP): read to the end of the stream.
+        @exclusivity(unchecked) var hangup = false
+        @exclusivity(unchecked) var peerClosed = false
+
+        // The exchange in progress.
+        @exclusivity(unchecked) var upstream: Upstream?
+        /// The request as the client sent it: handed over with the connection when no
+        /// response byte came (the engine then tries again and answers).
+        @exclusivity(unchecked) var requestBytes: ByteBuffer?
+        /// The request as it goes upstream (kept to try the next endpoint).
+        @exclusivity(unchecked) var upstreamRequest = ByteBuffer()
+        @exclusivity(unchecked) var answeringHEAD = false
+        @exclusivity(unchecked) var closeAfterResponse = false
+        @exclusivity(unchecked) var route: HTTPRoute?
+        @exclusivity(unchecked) var target: PoolTarget?
+        @exclusivity(unchecked) var order: [Int]?
+        @exclusivity(unchecked) var firstEndpoint = 0
+        @exclusivity(unchecked) var attempts = 0
+        @exclusivity(unchecked) var countedEndpoint: UpstreamEndpoint?
+        @exclusivity(unchecked) var encoder = HTTP1Encoder()
+
+        init(
+            descriptor: CInt,
+            generation: UInt32,
+            listener: HTTPListener,
+            forwarding: ForwardingContext,
+            limits: HTTPLimits
+        ) {
+            self.descriptor = descriptor
+            self.generation = generation
+            self.listener = listener
+            self.forwarding = forwarding
+            var lines = ByteBuffer()
+            forwarding.append(to: &lines, host: nil)
+            // `x-forwarded-for`, `x-forwarded-proto` | `x-forwarded-port`, `x-real-ip`.
+            let split =
+                lines.readableBytesView.firstRange(of: "x-forwarded-port: ".utf8)?.lowerBound ?? lines.writerIndex
+            self.forwardingHead = lines.getSlice(at: lines.readerIndex, length: split - lines.readerIndex)!
+            self.forwardingTail = lines.getSlice(at: split, length: lines.writerIndex - split)!
+            self.decoder = HTTP1RequestDecoder(
+                limits: HTTP1HeadLimits(
+                    maxRequestLineSize: limits.maxRequestLineSize,
+                    maxFieldSize: limits.maxHeaderFieldSize,
+                    maxHeadSize: limits.maxHeaderSectionSize
+                )
+            )
+            self.decoder.passFieldsRaw = true
+        }
+
+        var isBusy: Bool {
+            switch self.state {
+            case .waiting, .responding: return true
+            default: return false
+            }
+        }
+    }
+
+    /// A connection to an upstream endpoint.
+    final class Upstream: Timed {
+        let descriptor: CInt
+        let generation: UInt32
+        let endpoint: UpstreamEndpoint
+        /// Where it waits between requests.
+        let idle: IdleConnections
+        @exclusivity(unchecked) var connecting = true
+        @exclusivity(unchecked) var client: Client?
+        @exclusivity(unchecked) var decoder = HTTP1ResponseDecoder(limits: UpstreamConnection.responseLimits)
+        @exclusivity(unchecked) var input = ByteBuffer()
+        @exclusivity(unchecked) var output = ByteBuffer()
+        @exclusivity(unchecked) var readable = false
+        /// The peer closed its side (EPOLLRDHUP): read to the end of the stream.
+        @exclusivity(unchecked) var hangup = false
+        /// The response said the connection may carry another request.
+        @exclusivity(unchecked) var reusable = false
+        /// A request was already answered on it (a failure before the answer may be staleness).
+        @exclusivity(unchecked) var reused = false
+
+        init(descriptor: CInt, generation: UInt32, endpoint: UpstreamEndpoint, idle: IdleConnections) {
+            self.descriptor = descriptor
+            self.generation = generation
+            self.endpoint = endpoint
+            self.idle = idle
+            self.decoder.passFieldsRaw = true
+        }
+    }
+
     private let epoll: CInt
     private let wake: CInt
     private let handoff: Handoff
     private let core: EngineCore
     private let logger: Logger
     private let control = NIOLockedValueBox(Control())
+    /// What the engine and tests read: clients held (for ``HTTPEngine/openConnections`` and
+    /// drains), requests answered here, connections handed over.
+    struct Statistics {
+        var clients = 0
+        var served = 0
+        var handedOver = 0
+    }
 
-    // Loop-only state.
-    private var listeners: [CInt: Listener] = [:]
-    private var running = true
+    private let shared = NIOLockedValueBox(Statistics())
+
+    // Loop-only state. It, and the connection objects, are touched by the lane's thread only,
+    // never in overlapping accesses: their dynamic exclusivity checks (~10% of a request's
+    // user CPU in perf) are off (`@exclusivity(unchecked)`).
+    @exclusivity(unchecked) private var listeners: [CInt: Listener] = [:]
+    @exclusivity(unchecked) private var running = true
+    /// Shutting down: idle clients close, busy ones after their response; nothing new starts.
+    @exclusivity(unchecked) private var draining = false
     /// Listeners taken out of the loop after accept ran out of descriptors, and when to retry.
-    private var paused: [(Listener, retryAt: timespec)] = []
-    private var waiting: [CInt: Waiting] = [:]
-    /// The same connections by timeout (one list unless a reload changed the timeout).
-    private var deadlines: [UInt64: DeadlineList] = [:]
+    @exclusivity(unchecked) private var paused: [(Listener, retryAt: timespec)] = []
+    @exclusivity(unchecked) private var clients: [Client?] = []
+    @exclusivity(unchecked) private var upstreams: [Upstream?] = []
+    /// Idle connections by endpoint (shared by the pools that name it), and the pools of the
+    /// configuration last seen, with the last route's for a lookup-free common case.
+    @exclusivity(unchecked) private var idle: [UpstreamEndpoint: IdleConnections] = [:]
+    @exclusivity(unchecked) private var targets: [String: PoolTarget] = [:]
+    @exclusivity(unchecked) private var targetsState: EngineState?
+    @exclusivity(unchecked) private var lastRoute: HTTPRoute?
+    @exclusivity(unchecked) private var lastTarget: PoolTarget?
+    @exclusivity(unchecked) private var addresses: [UpstreamEndpoint: SocketAddress] = [:]
+    @exclusivity(unchecked) private var deadlines: [DeadlineList] = []
+    @exclusivity(unchecked) private var generation: UInt32 = 0
+    @exclusivity(unchecked) private var now: UInt64 = 0
+    @exclusivity(unchecked) private var health = EndpointHealth()
+    private let metrics: LoopMetrics
+    private let allocator = ByteBufferAllocator()
+
+    /// Connections the lane holds now.
+    var openClients: Int { self.shared.withLockedValue { $0.clients } }
+
+    var statistics: Statistics { self.shared.withLockedValue { $0 } }
 
     init(core: EngineCore, handoff: @escaping Handoff) throws {
         self.core = core
         self.logger = core.logger
         self.handoff = handoff
+        self.metrics = LoopMetrics(factory: core.metricsFactory)
         self.epoll = epoll_create1(CInt(EPOLL_CLOEXEC))
         guard self.epoll >= 0 else { throw IOError(errnoCode: errno, reason: "epoll_create1") }
         self.wake = eventfd(0, CInt(EFD_NONBLOCK | EFD_CLOEXEC))
@@ -148,7 +326,23 @@ final class HTTPFastLane: @unchecked Sendable {
         self.control.withLockedValue { $0.thread = thread }
     }
 
-    /// Stops the loop and waits for its thread; listeners and connections still waiting are
+    /// Asks the lane's connections to finish: idle ones close now, busy ones after their
+    /// response. (Listeners are closed by the engine first.)
+    func quiesce() {
+        self.execute { [self] in
+            self.draining = true
+            for client in self.clients {
+                guard let client else { continue }
+                switch client.state {
+                case .new, .idle, .readingHead: self.closeClient(client)
+                case .waiting, .responding: client.closeAfterResponse = true
+                case .handingOver, .closing, .lingering: break
+                }
+            }
+        }
+    }
+
+    /// Stops the loop and waits for its thread; listeners and connections still open are
     /// closed. Later calls to the lane do nothing (``listen(_:)`` throws). Not from the
     /// lane's thread.
     func shutdown() {
@@ -171,14 +365,11 @@ final class HTTPFastLane: @unchecked Sendable {
         for command in leftover { command() }
         for (descriptor, _) in self.listeners { Glibc.close(descriptor) }
         for (listener, _) in self.paused { Glibc.close(listener.descriptor) }
-        for (descriptor, _) in self.waiting {
-            Glibc.close(descriptor)
-            self.core.openConnections.decrement()
-        }
+        for client in self.clients { if let client { self.closeClient(client) } }
+        for upstream in self.upstreams { if let upstream { self.closeUpstream(upstream) } }
         self.listeners = [:]
         self.paused = []
-        self.waiting = [:]
-        self.deadlines = [:]
+        self.deadlines = []
         Glibc.close(self.wake)
         Glibc.close(self.epoll)
     }
@@ -277,8 +468,15 @@ final class HTTPFastLane: @unchecked Sendable {
         _ = write(self.wake, &one, 8)
     }
 
-    private static func tag(_ tag: Tag, _ descriptor: CInt) -> UInt64 {
-        tag.rawValue << 32 | UInt64(UInt32(bitPattern: descriptor))
+    /// Kind in the top byte, a generation (connections: so an event for a closed descriptor
+    /// whose number was reused is recognised) in the next three, the descriptor below.
+    private static func tag(_ tag: Tag, _ descriptor: CInt, generation: UInt32 = 0) -> UInt64 {
+        tag.rawValue << 56 | UInt64(generation & 0xFF_FFFF) << 32 | UInt64(UInt32(bitPattern: descriptor))
+    }
+
+    private func nextGeneration() -> UInt32 {
+        self.generation = (self.generation &+ 1) & 0xFF_FFFF
+        return self.generation
     }
 
     private func run() {
@@ -286,6 +484,7 @@ final class HTTPFastLane: @unchecked Sendable {
         let capacity: CInt = 256
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Int(capacity))
         defer { events.deallocate() }
+        self.now = Self.monotonic()
         while self.running {
             let ready = epoll_wait(self.epoll, events, capacity, self.timeout())
             if ready < 0 {
@@ -294,18 +493,30 @@ final class HTTPFastLane: @unchecked Sendable {
                 self.logger.error("fast lane: epoll_wait failed", metadata: ["errno": "\(error)"])
                 return
             }
+            self.now = Self.monotonic()
             if !self.paused.isEmpty { self.resumePaused() }
-            for index in 0..<max(0, Int(ready)) {
+            for index in 0..<Int(ready) {
                 let tag = portico_epoll_tag(events, CInt(index))
+                let mask = portico_epoll_events(events, CInt(index))
                 let descriptor = CInt(bitPattern: UInt32(truncatingIfNeeded: tag))
-                switch Tag(rawValue: tag >> 32) {
+                let generation = UInt32(truncatingIfNeeded: tag >> 32) & 0xFF_FFFF
+                switch Tag(rawValue: tag >> 56) {
                 case .wake: self.runCommands()
                 case .listener: if let listener = self.listeners[descriptor] { self.accept(listener) }
-                case .connection: if let connection = self.waiting[descriptor] { self.readFirst(connection) }
+                case .client:
+                    guard Int(descriptor) < self.clients.count, let client = self.clients[Int(descriptor)],
+                        client.generation == generation
+                    else { continue }
+                    self.clientEvent(client, mask)
+                case .upstream:
+                    guard Int(descriptor) < self.upstreams.count, let upstream = self.upstreams[Int(descriptor)],
+                        upstream.generation == generation
+                    else { continue }
+                    self.upstreamEvent(upstream, mask)
                 case nil: break
                 }
             }
-            if !self.deadlines.isEmpty { self.expire() }
+            self.expire()
         }
     }
 
@@ -319,14 +530,86 @@ final class HTTPFastLane: @unchecked Sendable {
         for command in work { command() }
     }
 
+    private static func monotonic() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+
+    private static func nanoseconds(_ amount: TimeAmount) -> UInt64 { UInt64(max(0, amount.nanoseconds)) }
+
+    /// Names the calling thread for ps and perf (at most 15 bytes).
+    private static func nameThread(_ name: String) {
+        portico_name_thread(name)
+    }
+
+    // MARK: Deadlines
+
+    private func setDeadline(_ node: Timed, in timeout: UInt64) {
+        if let list = node.list {
+            if list.timeout == timeout, node.next == nil {
+                // Already last of its list: only the time moves (the common case).
+                node.deadline = self.now + timeout
+                return
+            }
+            list.remove(node)
+        }
+        node.deadline = self.now + timeout
+        self.list(for: timeout).append(node)
+    }
+
+    private func list(for timeout: UInt64) -> DeadlineList {
+        for list in self.deadlines where list.timeout == timeout { return list }
+        let list = DeadlineList(timeout: timeout)
+        self.deadlines.append(list)
+        return list
+    }
+
+    private func clearDeadline(_ node: Timed) {
+        node.list?.remove(node)
+    }
+
+    private func expire() {
+        for list in self.deadlines {
+            while let node = list.head, node.deadline <= self.now {
+                list.remove(node)
+                if let client = node as? Client {
+                    self.clientTimedOut(client)
+                } else if let upstream = node as? Upstream {
+                    self.upstreamTimedOut(upstream)
+                }
+            }
+        }
+    }
+
+    /// epoll_wait's timeout: until the next deadline, 100 ms while a listener is paused.
+    private func timeout() -> CInt {
+        var timeout: CInt = self.paused.isEmpty ? -1 : 100
+        let now = Self.monotonic()
+        for list in self.deadlines {
+            guard let deadline = list.head?.deadline else { continue }
+            let milliseconds = deadline > now ? CInt(min((deadline - now + 999_999) / 1_000_000, 60_000)) : 0
+            timeout = timeout < 0 ? milliseconds : min(timeout, milliseconds)
+        }
+        return timeout
+    }
+
+    // MARK: Accepting
+
     private func accept(_ listener: Listener) {
         while true {
-            let descriptor = portico_accept4(
-                listener.descriptor,
-                nil,
-                nil,
-                CInt(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)
-            )
+            var storage = sockaddr_in6()
+            var length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            let descriptor = withUnsafeMutablePointer(to: &storage) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    portico_accept4(
+                        listener.descriptor,
+                        $0,
+                        &length,
+                        CInt(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)
+                    )
+                }
+            }
             if descriptor < 0 {
                 let error = errno
                 switch error {
@@ -347,98 +630,90 @@ final class HTTPFastLane: @unchecked Sendable {
                     )
                     _ = epoll_ctl(self.epoll, EPOLL_CTL_DEL, listener.descriptor, nil)
                     self.listeners[listener.descriptor] = nil
-                    var now = timespec()
-                    clock_gettime(CLOCK_MONOTONIC, &now)
-                    now.tv_nsec += 100_000_000
-                    if now.tv_nsec >= 1_000_000_000 {
-                        now.tv_sec += 1
-                        now.tv_nsec -= 1_000_000_000
+                    var retry = timespec()
+                    clock_gettime(CLOCK_MONOTONIC, &retry)
+                    retry.tv_nsec += 100_000_000
+                    if retry.tv_nsec >= 1_000_000_000 {
+                        retry.tv_sec += 1
+                        retry.tv_nsec -= 1_000_000_000
                     }
-                    self.paused.append((listener, now))
+                    self.paused.append((listener, retry))
                     return
                 }
             }
             var one: CInt = 1
             _ = setsockopt(descriptor, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size))
-            self.core.openConnections.increment()
-            let timeout = UInt64(max(0, self.core.state.limits.headerReadTimeout.nanoseconds))
-            let connection = Waiting(
+            let peer = Self.address(storage)
+            let state = self.core.state
+            let peerBytes = IPAddressRange.bytes(of: peer)
+            if let peers = state.proxyProtocolPeers[listener.listener]
+                ?? Optional(listener.listener.acceptProxyProtocolFrom),
+                !peers.isEmpty, let peerBytes, peers.contains(where: { $0.contains(peerBytes) })
+            {
+                // A PROXY header comes first: the engine reads it.
+                self.handoff(descriptor, listener.listener, ByteBuffer())
+                continue
+            }
+            let client = Client(
                 descriptor: descriptor,
+                generation: self.nextGeneration(),
                 listener: listener.listener,
-                timeout: timeout,
-                now: Self.now()
+                forwarding: ForwardingContext(
+                    clientAddress: peer?.ipAddress ?? "",
+                    trusted: peerBytes.map { bytes in state.trustedProxies.contains { $0.contains(bytes) } } ?? false,
+                    scheme: "http",
+                    localPort: listener.localAddress.port.map(String.init) ?? ""
+                ),
+                limits: state.limits
             )
-            self.waiting[descriptor] = connection
-            self.deadlines[timeout, default: DeadlineList()].append(connection)
+            self.core.openConnections.increment()
+            self.shared.withLockedValue { $0.clients += 1 }
+            self.store(client)
+            self.setDeadline(client, in: Self.nanoseconds(state.limits.headerReadTimeout))
             _ = portico_epoll_ctl(
                 self.epoll,
                 EPOLL_CTL_ADD,
                 descriptor,
-                EPOLLIN.rawValue,
-                Self.tag(.connection, descriptor)
+                EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
+                Self.tag(.client, descriptor, generation: client.generation)
             )
         }
     }
 
-    /// The first bytes of a connection: it goes to the engine with them.
-    private func readFirst(_ connection: Waiting) {
-        var bytes = ByteBuffer()
-        var failure: CInt = 0
-        let count = bytes.writeWithUnsafeMutableBytes(minimumWritableBytes: 16_384) { buffer in
-            let count = read(connection.descriptor, buffer.baseAddress, buffer.count)
-            failure = count < 0 ? errno : 0
-            return max(count, 0)
-        }
-        if count == 0 && (failure == EAGAIN || failure == EINTR) { return }
-        self.finish(connection)
-        if count == 0 {
-            // Closed (or failed) before a byte arrived.
-            Glibc.close(connection.descriptor)
-            self.core.openConnections.decrement()
-            return
-        }
-        self.core.openConnections.decrement()  // counted again by the engine
-        self.handoff(connection.descriptor, connection.listener, bytes)
-    }
-
-    /// Takes a waiting connection out of the loop (the descriptor stays open).
-    private func finish(_ connection: Waiting) {
-        self.waiting[connection.descriptor] = nil
-        _ = epoll_ctl(self.epoll, EPOLL_CTL_DEL, connection.descriptor, nil)
-        self.deadlines[connection.timeout]?.remove(connection)
-        if self.deadlines[connection.timeout]?.head == nil { self.deadlines[connection.timeout] = nil }
-    }
-
-    /// Closes the waiting connections whose deadline passed.
-    private func expire() {
-        let now = Self.now()
-        for (_, list) in self.deadlines {
-            var next = list.head
-            while let connection = next, connection.deadline <= now {
-                next = connection.next
-                self.finish(connection)
-                Glibc.close(connection.descriptor)
-                self.core.openConnections.decrement()
+    private static func address(_ storage: sockaddr_in6) -> SocketAddress? {
+        var storage = storage
+        return withUnsafePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address -> SocketAddress? in
+                switch CInt(address.pointee.sa_family) {
+                case AF_INET:
+                    return address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                        SocketAddress($0.pointee, host: "")
+                    }
+                case AF_INET6:
+                    return address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+                        SocketAddress($0.pointee, host: "")
+                    }
+                default:
+                    return nil
+                }
             }
         }
     }
 
-    /// epoll_wait's timeout: until the next deadline, 100 ms while a listener is paused.
-    private func timeout() -> CInt {
-        var timeout: CInt = self.paused.isEmpty ? -1 : 100
-        let now = Self.now()
-        for (_, list) in self.deadlines {
-            guard let deadline = list.head?.deadline else { continue }
-            let milliseconds = deadline > now ? CInt(min((deadline - now + 999_999) / 1_000_000, 60_000)) : 0
-            timeout = timeout < 0 ? milliseconds : min(timeout, milliseconds)
+    private func store(_ client: Client) {
+        let index = Int(client.descriptor)
+        if index >= self.clients.count {
+            self.clients.append(contentsOf: repeatElement(nil, count: index + 1 - self.clients.count))
         }
-        return timeout
+        self.clients[index] = client
     }
 
-    private static func now() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    private func store(_ upstream: Upstream) {
+        let index = Int(upstream.descriptor)
+        if index >= self.upstreams.count {
+            self.upstreams.append(contentsOf: repeatElement(nil, count: index + 1 - self.upstreams.count))
+        }
+        self.upstreams[index] = upstream
     }
 
     private func resumePaused() {
@@ -460,9 +735,686 @@ final class HTTPFastLane: @unchecked Sendable {
         }
     }
 
-    /// Names the calling thread for ps and perf (at most 15 bytes).
-    private static func nameThread(_ name: String) {
-        portico_name_thread(name)
+    // MARK: Reading and writing
+
+    /// Reads what `descriptor` has into `buffer`, until the socket is drained (a short read)
+    /// or `limit` bytes are buffered. Returns false when the peer closed or the read failed;
+    /// `drained`: the edge was used up. `hangup`: the peer closed its side (EPOLLRDHUP), so a
+    /// short read is not the end: reading goes on to the end of the stream, which no other
+    /// edge would report.
+    private static func readAll(
+        _ descriptor: CInt,
+        into buffer: inout ByteBuffer,
+        limit: Int,
+        hangup: Bool,
+        drained: inout Bool
+    ) -> Bool {
+        drained = false
+        while buffer.readableBytes < limit {
+            if buffer.readableBytes == 0 { buffer.clear() }
+            var failure: CInt = 0
+            let room = max(16_384, buffer.writableBytes)
+            let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { pointer in
+                let count = read(descriptor, pointer.baseAddress, pointer.count)
+                failure = count < 0 ? errno : 0
+                return max(count, 0)
+            }
+            if count == 0 {
+                if failure == EAGAIN || failure == EINTR {
+                    drained = failure == EAGAIN
+                    if failure == EINTR { continue }
+                    return true
+                }
+                return false  // end of stream, or an error
+            }
+            if count < room && !hangup {
+                drained = true
+                return true
+            }
+        }
+        return true
+    }
+
+    /// Writes what `output` holds; false when the connection failed.
+    private static func flush(_ descriptor: CInt, _ output: inout ByteBuffer) -> Bool {
+        while output.readableBytes > 0 {
+            var failure: CInt = 0
+            let written = output.withUnsafeReadableBytes { pointer in
+                let count = write(descriptor, pointer.baseAddress, pointer.count)
+                failure = count < 0 ? errno : 0
+                return count
+            }
+            if written < 0 {
+                if failure == EINTR { continue }
+                return failure == EAGAIN
+            }
+            output.moveReaderIndex(forwardBy: written)
+        }
+        output.clear()
+        return true
+    }
+
+    // MARK: Clients
+
+    /// Most bytes buffered from a client while its request is upstream (pipelined requests);
+    /// more waits in the socket.
+    private static let inputLimit = 65_536
+    /// Most response bytes buffered for a client before the upstream is read no further.
+    private static let outputLimit = 262_144
+
+    private func clientEvent(_ client: Client, _ mask: UInt32) {
+        if mask & EPOLLOUT.rawValue != 0 || mask & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
+            guard self.flushClient(client) else { return }
+        }
+        if mask & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
+            client.readable = true
+        }
+        if mask & (EPOLLRDHUP.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 { client.hangup = true }
+        if client.readable { self.readClient(client) }
+    }
+
+    private func readClient(_ client: Client) {
+        guard self.clients[Int(client.descriptor)] === client else { return }
+        if client.state == .lingering {
+            var scratch = ByteBuffer()
+            var drained = false
+            while Self.readAll(
+                client.descriptor,
+                into: &scratch,
+                limit: 65_536,
+                hangup: client.hangup,
+                drained: &drained
+            ),
+                !drained
+            {
+                scratch.clear()
+            }
+            if !drained { self.closeClient(client) }
+            client.readable = false
+            return
+        }
+        // While busy, pipelined bytes are buffered up to a bound, the rest waits in the socket.
+        let limit = client.isBusy || client.state == .closing ? Self.inputLimit : Self.inputLimit * 4
+        guard client.input.readableBytes < limit else { return }
+        var drained = false
+        let open = Self.readAll(
+            client.descriptor,
+            into: &client.input,
+            limit: limit,
+            hangup: client.hangup,
+            drained: &drained
+        )
+        if drained { client.readable = false }
+        if !open {
+            // The client is gone (or closed its side: nothing more will be asked).
+            client.peerClosed = true
+            client.readable = false
+            switch client.state {
+            case .new, .idle, .readingHead:
+                if client.input.readableBytes == 0 || client.state == .new { return self.closeClient(client) }
+            // A last request arrived with the close: answer it if it is whole.
+            case .waiting, .responding, .closing, .lingering, .handingOver:
+                return self.closeClient(client)
+            }
+        }
+        switch client.state {
+        case .new, .idle, .readingHead: self.serveNext(client)
+        default: break
+        }
+    }
+
+    /// Starts the next request in `client.input`: served here when it can be, else the
+    /// connection goes to the engine with the bytes.
+    private func serveNext(_ client: Client) {
+        guard client.input.readableBytes > 0 else {
+            if client.peerClosed { self.closeClient(client) }
+            return
+        }
+        if self.draining { return self.closeClient(client) }
+        // Decoded on copies: a request the lane does not serve is handed over untouched.
+        var buffer = client.input
+        var decoder = client.decoder
+        let head: HTTPRequestHead
+        do {
+            guard case .head(let decoded)? = try decoder.next(&buffer) else {
+                // Part of a head: the header timeout runs from its first bytes (as in the engine).
+                if client.state != .readingHead {
+                    client.state = .readingHead
+                    self.setDeadline(client, in: Self.nanoseconds(self.core.state.limits.headerReadTimeout))
+                }
+                if client.peerClosed { self.closeClient(client) }
+                return
+            }
+            head = decoded
+            // A request the lane serves has no body: its end follows at once.
+            guard case .end(nil)? = try decoder.next(&buffer) else { return self.handOver(client) }
+        } catch {
+            return self.handOver(client)  // the engine answers malformed requests
+        }
+        let facts = decoder.headFacts
+        guard let fields = decoder.rawFields, head.method == .GET || head.method == .HEAD, facts.hostCount == 1,
+            !facts.hasBody, facts.transferEncodingCount == 0, !facts.conflictingContentLength, !facts.expectsContinue,
+            !facts.isUpgrade
+        else { return self.handOver(client) }
+        let state = self.core.state
+        guard state.accessLog == nil,
+            let route = state.routes.lookup(host: facts.host.map { Substring($0) }, path: Substring(head.uri)),
+            route.allowedSources.isEmpty, route.clientCertificate == nil, route.rateLimit == nil, route.appRoot == nil,
+            route.permanentRedirect == nil, !route.sslRedirect, route.forwardAuth == nil, route.affinity == nil,
+            route.rewrite == nil, let target = self.target(of: route, in: state)
+        else { return self.handOver(client) }
+        let pool = target.pool
+
+        // Taken: the request is the lane's.
+        let length = client.input.readableBytes - buffer.readableBytes
+        client.requestBytes = client.input.getSlice(at: client.input.readerIndex, length: length)
+        client.input = buffer
+        decoder.rawFields = nil
+        client.decoder = decoder
+        client.state = .waiting
+        client.route = route
+        client.answeringHEAD = head.method == .HEAD
+        client.closeAfterResponse = !facts.isKeepAlive(head.version) || client.peerClosed
+        client.attempts = 0
+        // As HTTP1Encoder writes a bodiless request with its fields as bytes, the proxy's
+        // forwarding fields after the client's.
+        var request = client.upstreamRequest
+        client.upstreamRequest = ByteBuffer()
+        request.clear()
+        request.writeString(head.method.rawValue)
+        request.writeInteger(UInt8(ascii: " "))
+        request.writeString(head.uri)
+        request.writeStaticString(" HTTP/1.1\r\n")
+        request.writeImmutableBuffer(fields)
+        // ForwardingContext.append's lines, the connection's constant ones written once.
+        request.writeImmutableBuffer(client.forwardingHead)
+        if let host = facts.host {
+            request.writeStaticString("x-forwarded-host: ")
+            request.writeString(host)
+            request.writeStaticString("\r\n")
+        }
+        request.writeImmutableBuffer(client.forwardingTail)
+        request.writeStaticString("\r\n")
+        client.upstreamRequest = request
+        client.target = target
+        client.firstEndpoint = target.next
+        target.next = (target.next &+ 1) % pool.endpoints.count
+        client.order = self.health.order(
+            pool.endpoints,
+            start: client.firstEndpoint,
+            balancing: route.loadBalancing,
+            preferred: nil,
+            now: NIODeadline.uptimeNanoseconds(self.now),
+            down: pool.healthCheck == nil ? [] : self.core.healthChecker.down
+        )
+        client.encoder = HTTP1Encoder()
+        self.clearDeadline(client)
+        self.connectNext(client, limits: state.limits)
+    }
+
+    /// The lane's state for `route`'s pool, when the lane can send requests there: a plain
+    /// HTTP/1.1 pool with endpoints. Without a lookup when the route is the last one's.
+    private func target(of route: HTTPRoute, in state: EngineState) -> PoolTarget? {
+        if self.targetsState !== state {
+            self.targetsState = state
+            self.targets = [:]
+            self.lastRoute = nil
+            self.lastTarget = nil
+        }
+        if self.lastRoute === route, let target = self.lastTarget { return target }
+        let target: PoolTarget
+        if let known = self.targets[route.pool] {
+            target = known
+        } else {
+            guard let pool = state.pools[route.pool], !pool.endpoints.isEmpty, !pool.http2, pool.tls == nil,
+                pool.endpoints.allSatisfy({ (try? SocketAddress(ipAddress: $0.host, port: $0.port)) != nil })
+            else { return nil }
+            target = PoolTarget(
+                pool: pool,
+                idle: pool.endpoints.map { endpoint in
+                    if let idle = self.idle[endpoint] { return idle }
+                    let idle = IdleConnections()
+                    self.idle[endpoint] = idle
+                    return idle
+                }
+            )
+            self.targets[route.pool] = target
+        }
+        self.lastRoute = route
+        self.lastTarget = target
+        return target
+    }
+
+    /// Gives the connection to the engine with the bytes not answered yet. Waits for the
+    /// response bytes still unwritten first, so they keep their order.
+    private func handOver(_ client: Client) {
+        client.state = .handingOver
+        self.clearDeadline(client)
+        guard client.output.readableBytes == 0 else { return }
+        self.release(client)
+        self.shared.withLockedValue { $0.handedOver += 1 }
+        self.handoff(client.descriptor, client.listener, client.input)
+    }
+
+    /// Forgets a client whose descriptor is being closed or handed over.
+    private func release(_ client: Client) {
+        self.clearDeadline(client)
+        self.clients[Int(client.descriptor)] = nil
+        _ = epoll_ctl(self.epoll, EPOLL_CTL_DEL, client.descriptor, nil)
+        self.core.openConnections.decrement()
+        self.shared.withLockedValue { $0.clients -= 1 }
+    }
+
+    private func closeClient(_ client: Client) {
+        guard self.clients[Int(client.descriptor)] === client else { return }
+        if let upstream = client.upstream {
+            client.upstream = nil
+            upstream.client = nil
+            self.closeUpstream(upstream)
+        }
+        self.uncountEndpoint(client)
+        self.release(client)
+        Glibc.close(client.descriptor)
+    }
+
+    /// Writes the client's pending output; false when the client was closed or handed over.
+    @discardableResult
+    private func flushClient(_ client: Client) -> Bool {
+        guard client.output.readableBytes > 0 else { return true }
+        guard Self.flush(client.descriptor, &client.output) else {
+            self.closeClient(client)
+            return false
+        }
+        guard client.output.readableBytes == 0 else { return true }
+        switch client.state {
+        case .handingOver:
+            self.handOver(client)
+            return false
+        case .closing:
+            self.beginLinger(client)
+        case .responding, .waiting:
+            // Room again: read on from the upstream.
+            if let upstream = client.upstream, upstream.readable { self.readUpstream(upstream) }
+        default:
+            break
+        }
+        return self.clients[Int(client.descriptor)] === client
+    }
+
+    /// The last response is out: shut the write side and read until the client closes (so
+    /// unread requests do not turn the close into a reset that could cut the response).
+    private func beginLinger(_ client: Client) {
+        guard client.output.readableBytes == 0 else {
+            client.state = .closing
+            return
+        }
+        if client.peerClosed { return self.closeClient(client) }
+        client.state = .lingering
+        _ = Glibc.shutdown(client.descriptor, CInt(SHUT_WR))
+        self.setDeadline(client, in: 2_000_000_000)
+        if client.readable { self.readClient(client) }
+    }
+
+    private func clientTimedOut(_ client: Client) {
+        switch client.state {
+        case .new, .idle, .lingering:
+            self.closeClient(client)
+        case .readingHead:
+            self.metrics.countRequest(service: "", status: .requestTimeout)
+            self.respondLocally(client, .requestTimeout, "request header read timeout\n", close: true)
+        case .waiting:
+            let service = client.route?.service ?? ""
+            self.metrics.countUpstreamError(service: service, reason: "timeout")
+            if let upstream = client.upstream {
+                client.upstream = nil
+                upstream.client = nil
+                self.closeUpstream(upstream)
+            }
+            self.uncountEndpoint(client)
+            self.metrics.countRequest(service: service, status: .gatewayTimeout)
+            self.respondLocally(
+                client,
+                .gatewayTimeout,
+                "upstream timed out for service \"\(service)\" (proxy-read-timeout)\n",
+                close: client.closeAfterResponse
+            )
+        case .responding:
+            self.closeClient(client)
+        case .handingOver, .closing:
+            break
+        }
+    }
+
+    /// Answers with a small text body, as the engine's `respondLocally` does, then waits for
+    /// the next request or closes.
+    private func respondLocally(_ client: Client, _ status: HTTPResponseStatus, _ message: String, close: Bool) {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(3)
+        headers.add(name: "content-type", value: "text/plain; charset=utf-8")
+        headers.add(name: "content-length", value: String(message.utf8.count))
+        if close { headers.add(name: "connection", value: "close") }
+        var encoder = HTTP1Encoder()
+        encoder.writeResponseHead(
+            HTTPResponseHead(version: .http1_1, status: status, headers: headers),
+            answeringHEAD: client.answeringHEAD,
+            into: &client.output
+        )
+        if !client.answeringHEAD { client.output.writeString(message) }
+        self.shared.withLockedValue { $0.served += 1 }
+        client.requestBytes = nil
+        client.route = nil
+        if close {
+            client.state = .closing
+            if self.flushClient(client), client.state == .closing { self.beginLinger(client) }
+        } else {
+            self.exchangeEnded(client)
+            if self.clients[Int(client.descriptor)] === client { self.flushClient(client) }
+        }
+    }
+
+    // MARK: Upstreams
+
+    private func connectNext(_ client: Client, limits: HTTPLimits) {
+        guard let route = client.route, let target = client.target else { return }
+        let count = target.pool.endpoints.count
+        let index =
+            client.order.map { $0[client.attempts % $0.count] } ?? (client.firstEndpoint + client.attempts) % count
+        let endpoint = target.pool.endpoints[index]
+        let idle = target.idle[index]
+        client.attempts += 1
+        if route.loadBalancing == .leastRequests {
+            self.health.started(endpoint)
+            client.countedEndpoint = endpoint
+        }
+        if let upstream = idle.connections.popLast() {
+            self.clearDeadline(upstream)
+            return self.attach(client, upstream, route: route)
+        }
+        guard let upstream = self.connect(endpoint, idle: idle) else {
+            return self.connectFailed(client, endpoint: endpoint, limits: limits)
+        }
+        self.setDeadline(upstream, in: Self.nanoseconds(route.connectTimeout))
+        self.attach(client, upstream, route: route)
+    }
+
+    private func connect(_ endpoint: UpstreamEndpoint, idle: IdleConnections) -> Upstream? {
+        let address: SocketAddress
+        if let known = self.addresses[endpoint] {
+            address = known
+        } else {
+            guard let parsed = try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port) else { return nil }
+            self.addresses[endpoint] = parsed
+            address = parsed
+        }
+        let family = address.protocol == .inet6 ? AF_INET6 : AF_INET
+        let descriptor = socket(
+            family,
+            CInt(SOCK_STREAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue),
+            0
+        )
+        guard descriptor >= 0 else { return nil }
+        var one: CInt = 1
+        _ = setsockopt(descriptor, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size))
+        let result = address.withSockAddr { pointer, length in Glibc.connect(descriptor, pointer, socklen_t(length)) }
+        if result < 0 && errno != EINPROGRESS {
+            Glibc.close(descriptor)
+            return nil
+        }
+        let upstream = Upstream(
+            descriptor: descriptor,
+            generation: self.nextGeneration(),
+            endpoint: endpoint,
+            idle: idle
+        )
+        upstream.connecting = result < 0
+        self.store(upstream)
+        _ = portico_epoll_ctl(
+            self.epoll,
+            EPOLL_CTL_ADD,
+            descriptor,
+            EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
+            Self.tag(.upstream, descriptor, generation: upstream.generation)
+        )
+        return upstream
+    }
+
+    private func attach(_ client: Client, _ upstream: Upstream, route: HTTPRoute) {
+        client.upstream = upstream
+        upstream.client = client
+        upstream.reusable = false
+        upstream.decoder.answeringHEAD = client.answeringHEAD
+        upstream.output.writeImmutableBuffer(client.upstreamRequest)
+        self.setDeadline(client, in: Self.nanoseconds(route.readTimeout))
+        if !upstream.connecting { self.flushUpstream(upstream) }
+    }
+
+    /// Connecting failed: the next endpoint (idempotent requests, bounded), else the engine
+    /// answers (it tries again itself and says 502 when it fails too).
+    private func connectFailed(_ client: Client, endpoint: UpstreamEndpoint, limits: HTTPLimits) {
+        self.health.connectFailed(endpoint, now: NIODeadline.uptimeNanoseconds(self.now), base: limits.ejectionTime)
+        self.uncountEndpoint(client)
+        if client.attempts < min(limits.maxConnectAttempts, client.target?.pool.endpoints.count ?? 0) {
+            return self.connectNext(client, limits: limits)
+        }
+        self.giveBack(client)
+    }
+
+    /// No response byte came: the request goes back in front of the client's input and the
+    /// connection to the engine.
+    private func giveBack(_ client: Client) {
+        if let upstream = client.upstream {
+            client.upstream = nil
+            upstream.client = nil
+            self.closeUpstream(upstream)
+        }
+        self.uncountEndpoint(client)
+        if var request = client.requestBytes {
+            client.requestBytes = nil
+            request.writeBuffer(&client.input)
+            client.input = request
+        }
+        client.route = nil
+        self.handOver(client)
+    }
+
+    private func uncountEndpoint(_ client: Client) {
+        if let endpoint = client.countedEndpoint {
+            client.countedEndpoint = nil
+            self.health.finished(endpoint)
+        }
+    }
+
+    private func upstreamEvent(_ upstream: Upstream, _ mask: UInt32) {
+        if upstream.connecting, mask & (EPOLLOUT.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
+            var error: CInt = 0
+            var length = socklen_t(MemoryLayout<CInt>.size)
+            _ = getsockopt(upstream.descriptor, SOL_SOCKET, SO_ERROR, &error, &length)
+            if error != 0 || mask & EPOLLHUP.rawValue != 0 {
+                return self.upstreamFailed(upstream, connecting: true)
+            }
+            upstream.connecting = false
+            self.health.connectSucceeded(upstream.endpoint)
+            if let client = upstream.client, let route = client.route {
+                self.setDeadline(client, in: Self.nanoseconds(route.readTimeout))
+            }
+            self.clearDeadline(upstream)
+        }
+        if mask & EPOLLOUT.rawValue != 0, upstream.output.readableBytes > 0 {
+            guard self.flushUpstream(upstream) else { return }
+        }
+        if mask & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
+            upstream.readable = true
+        }
+        if mask & (EPOLLRDHUP.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 { upstream.hangup = true }
+        if upstream.readable { self.readUpstream(upstream) }
+    }
+
+    @discardableResult
+    private func flushUpstream(_ upstream: Upstream) -> Bool {
+        guard Self.flush(upstream.descriptor, &upstream.output) else {
+            self.upstreamFailed(upstream, connecting: false)
+            return false
+        }
+        return true
+    }
+
+    private func readUpstream(_ upstream: Upstream) {
+        guard self.upstreams[Int(upstream.descriptor)] === upstream, !upstream.connecting else { return }
+        guard let client = upstream.client else {
+            // Idle: the upstream closed it (or sent what it must not): it is not reusable.
+            return self.closeUpstream(upstream)
+        }
+        guard client.output.readableBytes < Self.outputLimit else { return }  // backpressure
+        var drained = false
+        let open = Self.readAll(
+            upstream.descriptor,
+            into: &upstream.input,
+            limit: Self.outputLimit,
+            hangup: upstream.hangup,
+            drained: &drained
+        )
+        if drained { upstream.readable = false }
+        if let route = client.route { self.setDeadline(client, in: Self.nanoseconds(route.readTimeout)) }
+        self.decodeResponse(upstream, client)
+        if !open, upstream.client === client {  // (not finished, or failed, on the way)
+            upstream.readable = false
+            if let end = upstream.decoder.connectionClosed() {
+                // A body delimited by the close ended normally.
+                upstream.reusable = false
+                self.responsePart(end, upstream, client)
+            } else {
+                self.upstreamFailed(upstream, connecting: false)
+            }
+        }
+        if self.clients[Int(client.descriptor)] === client { self.flushClient(client) }
+    }
+
+    private func decodeResponse(_ upstream: Upstream, _ client: Client) {
+        while upstream.client === client {
+            let part: HTTPClientResponsePart?
+            do {
+                part = try upstream.decoder.next(&upstream.input)
+            } catch {
+                return self.upstreamFailed(upstream, connecting: false)
+            }
+            guard let part else { return }
+            self.responsePart(part, upstream, client)
+        }
+    }
+
+    private func responsePart(_ part: HTTPClientResponsePart, _ upstream: Upstream, _ client: Client) {
+        switch part {
+        case .head(var head):
+            if head.status.code >= 200 {
+                self.metrics.countRequest(service: client.route?.service ?? "", status: head.status)
+            }
+            client.state = .responding
+            client.requestBytes = nil
+            let keepAlive =
+                upstream.decoder.removedHopByHop?.isKeepAlive(head.version)
+                ?? head.headers.removeHopByHopFromResponse(keepUpgrade: false, version: head.version)
+            upstream.reusable = keepAlive && head.status != .switchingProtocols
+            if client.closeAfterResponse { head.headers.add(name: "connection", value: "close") }
+            if let raw = upstream.decoder.rawFields {
+                client.encoder.writeResponseHead(
+                    head,
+                    answeringHEAD: client.answeringHEAD,
+                    raw: raw,
+                    into: &client.output
+                )
+            } else {
+                client.encoder.writeResponseHead(head, answeringHEAD: client.answeringHEAD, into: &client.output)
+            }
+        case .body(var body):
+            guard client.encoder.writesBody else { return }
+            if let prefix = client.encoder.chunkPrefix(for: body.readableBytes, allocator: self.allocator) {
+                client.output.writeImmutableBuffer(prefix)
+            }
+            client.output.writeBuffer(&body)
+        case .end(let trailers):
+            if let end = client.encoder.end(trailers: trailers, allocator: self.allocator) {
+                client.output.writeImmutableBuffer(end)
+            }
+            client.upstream = nil
+            upstream.client = nil
+            self.uncountEndpoint(client)
+            self.releaseUpstream(upstream)
+            client.route = nil
+            self.shared.withLockedValue { $0.served += 1 }
+            self.exchangeEnded(client)
+        }
+    }
+
+    /// The response is complete (in `output`): the next request, or the close.
+    private func exchangeEnded(_ client: Client) {
+        if client.closeAfterResponse || self.draining {
+            client.state = .closing
+            self.clearDeadline(client)
+            if self.flushClient(client), client.state == .closing { self.beginLinger(client) }
+            return
+        }
+        client.state = .idle
+        self.setDeadline(client, in: Self.nanoseconds(self.core.state.limits.idleTimeout))
+        if client.input.readableBytes > 0 {
+            // Pipelined: answered in order, after this response (already in `output`).
+            self.serveNext(client)
+        } else if client.readable {
+            self.readClient(client)
+        } else if client.peerClosed {
+            self.flushClient(client)
+            self.closeClient(client)
+        }
+    }
+
+    private func releaseUpstream(_ upstream: Upstream) {
+        upstream.reused = true
+        let limits = self.core.state.limits
+        guard upstream.reusable, upstream.decoder.isAtMessageBoundary, upstream.input.readableBytes == 0,
+            !upstream.connecting, upstream.output.readableBytes == 0
+        else { return self.closeUpstream(upstream) }
+        guard upstream.idle.connections.count < limits.maxIdleUpstreamConnectionsPerEndpoint else {
+            return self.closeUpstream(upstream)
+        }
+        upstream.idle.connections.append(upstream)
+        self.setDeadline(upstream, in: Self.nanoseconds(limits.upstreamIdleTimeout))
+        upstream.input.clear()
+    }
+
+    /// The upstream connection failed or closed before its response ended.
+    private func upstreamFailed(_ upstream: Upstream, connecting: Bool) {
+        let client = upstream.client
+        upstream.client = nil
+        self.closeUpstream(upstream)
+        guard let client else { return }
+        client.upstream = nil
+        if connecting {
+            return self.connectFailed(client, endpoint: upstream.endpoint, limits: self.core.state.limits)
+        }
+        if client.state == .waiting {
+            // Nothing reached the client: the engine retries and answers.
+            return self.giveBack(client)
+        }
+        // Part of the response went out: the client cannot be told otherwise.
+        self.flushClient(client)
+        self.closeClient(client)
+    }
+
+    private func upstreamTimedOut(_ upstream: Upstream) {
+        if upstream.connecting {
+            self.upstreamFailed(upstream, connecting: true)
+        } else if upstream.client == nil {
+            self.closeUpstream(upstream)  // idle too long
+        }
+    }
+
+    private func closeUpstream(_ upstream: Upstream) {
+        guard self.upstreams[Int(upstream.descriptor)] === upstream else { return }
+        self.clearDeadline(upstream)
+        self.upstreams[Int(upstream.descriptor)] = nil
+        if upstream.client == nil, let index = upstream.idle.connections.firstIndex(where: { $0 === upstream }) {
+            upstream.idle.connections.remove(at: index)
+        }
+        Glibc.close(upstream.descriptor)
     }
 }
 #endif

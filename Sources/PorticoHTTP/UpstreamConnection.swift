@@ -28,7 +28,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = ByteBuffer
 
     /// Response heads from upstreams may be larger than what clients may send (cookies, CSP).
-    private static let responseLimits = HTTP1HeadLimits(
+    static let responseLimits = HTTP1HeadLimits(
         maxRequestLineSize: 8192,
         maxFieldSize: 65536,
         maxHeadSize: 131072

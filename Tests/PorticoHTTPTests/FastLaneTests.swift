@@ -52,6 +52,117 @@ extension PorticoHTTPEngineTests {
             return false
         }
 
+        /// GET and HEAD on a plain route are answered by the lane itself: forwarding fields,
+        /// hop-by-hop fields, pipelining, chunked and large responses (with backpressure), as
+        /// the engine answers them. The first request it does not serve (a body) hands the
+        /// connection over, with its bytes; the connection then stays with the engine.
+        @Test func theLaneServesPlainGETsAndHandsTheRestOver() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream), fastLane: true) { engine, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.send(
+                    "GET /one HTTP/1.1\r\nHost: app.example\r\nConnection: keep-alive\r\nX-Kept:  yes \r\n\r\n"
+                        + "HEAD /two HTTP/1.1\r\nHost: app.example\r\n\r\n"
+                        + "GET /chunked HTTP/1.1\r\nHost: app.example\r\n\r\n"
+                )
+                let one = try await client.readResponse()
+                #expect(one.status == 200)
+                #expect(one.body.hasPrefix("upstream a GET /one\n"))
+                for line in [
+                    "x-kept: yes", "x-forwarded-for: 127.0.0.1", "x-forwarded-proto: http",
+                    "x-forwarded-host: app.example", "x-forwarded-port: \(ports[.http]!)", "x-real-ip: 127.0.0.1",
+                ] {
+                    #expect(one.body.contains("\n\(line)\n"), "\(line)")
+                }
+                #expect(!one.body.contains("\nconnection:"))
+                #expect(one.header("x-upstream") == "a")
+                #expect(one.header("keep-alive") == nil)  // the upstream's hop-by-hop field
+                let two = try await client.readResponse(headRequest: true)
+                #expect(two.status == 200 && two.body.isEmpty && two.header("content-length") != nil)
+                let three = try await client.readResponse()
+                #expect(three.body == "one,two,three")
+                #expect(three.header("transfer-encoding") == "chunked")
+
+                // 8 MiB through the lane, read slowly at first (the lane stops reading the
+                // upstream while the client does not take more).
+                try await client.send("GET /download?n=8388608 HTTP/1.1\r\nHost: app.example\r\n\r\n")
+                try await Task.sleep(nanoseconds: 200_000_000)
+                let download = try await client.readResponse(keepBody: false)
+                #expect(download.bodyLength == 8_388_608)
+                #expect(engine.fastLaneStatistics?.served == 4)
+                #expect(engine.fastLaneStatistics?.handedOver == 0)
+
+                // A body: the engine's, from here on.
+                try await client.send("POST /count HTTP/1.1\r\nHost: app.example\r\nContent-Length: 3\r\n\r\nabc")
+                #expect(try await client.readResponse().body == "received 3")
+                #expect(engine.fastLaneStatistics?.handedOver == 1)
+                try await client.send("GET /after HTTP/1.1\r\nHost: app.example\r\n\r\n")
+                #expect(try await client.readResponse().body.hasPrefix("upstream a GET /after\n"))
+                #expect(engine.fastLaneStatistics?.served == 4)
+
+                // `Connection: close`: answered, marked, and the lane closes.
+                let closing = try await TestSupport.connect(ports[.http])
+                try await closing.send("GET /bye HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n")
+                let bye = try await closing.readResponse()
+                #expect(bye.status == 200 && bye.header("connection") == "close")
+                #expect(try await closing.waitForClose())
+                #expect(engine.fastLaneStatistics?.served == 5)
+                await client.close()
+            }
+        }
+
+        /// Failures before the response: an unreachable endpoint hands the request to the
+        /// engine (which answers 502 as always), a silent one gets the lane's 504, one that
+        /// closes mid-response closes the client.
+        @Test func upstreamFailuresAnswerAsTheEngineDoes() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            let dead = try await TestSupport.deadPort()
+            let cutting = try await ScriptedUpstream.start(
+                "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part of it",
+                close: true
+            )
+            defer { Task { try? await cutting.close() } }
+            let configuration = HTTPEngineConfiguration(
+                routes: TestSupport.routes([
+                    ("dead.example", "/", HTTPRoute(service: "default/dead", pool: "dead")),
+                    ("cut.example", "/", HTTPRoute(service: "default/cut", pool: "cut")),
+                    (nil, "/", HTTPRoute(service: "default/a", pool: "a", readTimeout: .milliseconds(300))),
+                ]),
+                pools: [
+                    "a": UpstreamPool(endpoints: [TestSupport.endpoint(upstream)]),
+                    "dead": UpstreamPool(endpoints: [UpstreamEndpoint(host: "127.0.0.1", port: dead)]),
+                    "cut": UpstreamPool(endpoints: [
+                        UpstreamEndpoint(host: "127.0.0.1", port: cutting.localAddress!.port!)
+                    ]),
+                ]
+            )
+            try await TestSupport.withEngine(configuration, fastLane: true) { engine, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+                let slow = try await client.readResponse()
+                #expect(slow.status == 504)
+                #expect(slow.body == "upstream timed out for service \"default/a\" (proxy-read-timeout)\n")
+                try await client.send("GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await client.readResponse().status == 200)
+                #expect(engine.fastLaneStatistics?.handedOver == 0)
+
+                try await client.send("GET / HTTP/1.1\r\nHost: dead.example\r\n\r\n")
+                let failed = try await client.readResponse()
+                #expect(failed.status == 502)
+                #expect(failed.body.contains("upstream connect failed for service \"default/dead\""), "\(failed.body)")
+                #expect(engine.fastLaneStatistics?.handedOver == 1)
+                await client.close()
+
+                // The upstream closes in the middle of the body: so does the client's connection.
+                let cut = try await TestSupport.connect(ports[.http])
+                try await cut.send("GET / HTTP/1.1\r\nHost: cut.example\r\n\r\n")
+                await #expect(throws: (any Error).self) { _ = try await cut.readResponse() }
+                #expect(engine.fastLaneStatistics?.handedOver == 1)
+            }
+        }
+
         @Test func plainListenersAreAcceptedByTheLaneAndServedByTheEngine() async throws {
             let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
             defer { Task { await upstream.stop() } }

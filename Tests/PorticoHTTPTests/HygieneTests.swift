@@ -251,13 +251,14 @@ extension PorticoHTTPEngineTests {
     }
 }
 
-/// A TCP server that answers each connection's first read with fixed bytes and keeps it open.
+/// A TCP server that answers each connection's first read with fixed bytes and keeps it open
+/// (or closes it, `close`).
 enum ScriptedUpstream {
-    static func start(_ response: String) async throws -> any Channel {
+    static func start(_ response: String, close: Bool = false) async throws -> any Channel {
         try await ServerBootstrap(group: TestSupport.group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(Answer(response: response))
+                    try channel.pipeline.syncOperations.addHandler(Answer(response: response, close: close))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -266,14 +267,19 @@ enum ScriptedUpstream {
     private final class Answer: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
         let response: String
+        let close: Bool
         var answered = false
 
-        init(response: String) { self.response = response }
+        init(response: String, close: Bool) {
+            self.response = response
+            self.close = close
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             guard !self.answered else { return }
             self.answered = true
             context.writeAndFlush(NIOAny(ByteBuffer(string: self.response)), promise: nil)
+            if self.close { context.close(promise: nil) }
         }
     }
 }
