@@ -177,6 +177,9 @@ final class HTTPFastLane: @unchecked Sendable {
         @exclusivity(unchecked) var order: [Int]?
         @exclusivity(unchecked) var firstEndpoint = 0
         @exclusivity(unchecked) var attempts = 0
+        /// The request was sent again after a reused connection failed (once, as the engine).
+        @exclusivity(unchecked) var replayed = false
+        @exclusivity(unchecked) var forceNewConnection = false
         @exclusivity(unchecked) var countedEndpoint: UpstreamEndpoint?
         @exclusivity(unchecked) var encoder = HTTP1Encoder()
 
@@ -235,6 +238,8 @@ final class HTTPFastLane: @unchecked Sendable {
         @exclusivity(unchecked) var reusable = false
         /// A request was already answered on it (a failure before the answer may be staleness).
         @exclusivity(unchecked) var reused = false
+        /// Its stream ended (read returned 0 or failed).
+        @exclusivity(unchecked) var atEnd = false
 
         init(descriptor: CInt, generation: UInt32, endpoint: UpstreamEndpoint, idle: IdleConnections) {
             self.descriptor = descriptor
@@ -882,7 +887,10 @@ final class HTTPFastLane: @unchecked Sendable {
                     client.state = .readingHead
                     self.setDeadline(client, in: Self.nanoseconds(self.core.state.limits.headerReadTimeout))
                 }
-                if client.peerClosed { self.closeClient(client) }
+                if client.peerClosed { return self.closeClient(client) }
+                // The rest may still be in the socket (input was at its bound): no edge will
+                // say so again.
+                if client.readable { self.readClient(client) }
                 return
             }
             head = decoded
@@ -916,6 +924,8 @@ final class HTTPFastLane: @unchecked Sendable {
         client.answeringHEAD = head.method == .HEAD
         client.closeAfterResponse = !facts.isKeepAlive(head.version) || client.peerClosed
         client.attempts = 0
+        client.replayed = false
+        client.forceNewConnection = false
         // As HTTP1Encoder writes a bodiless request with its fields as bytes, the proxy's
         // forwarding fields after the client's.
         var request = client.upstreamRequest
@@ -989,8 +999,10 @@ final class HTTPFastLane: @unchecked Sendable {
     /// response bytes still unwritten first, so they keep their order.
     private func handOver(_ client: Client) {
         client.state = .handingOver
-        self.clearDeadline(client)
-        guard client.output.readableBytes == 0 else { return }
+        guard client.output.readableBytes == 0 else {
+            // The client must take what it is owed first, within the idle timeout.
+            return self.setDeadline(client, in: Self.nanoseconds(self.core.state.limits.idleTimeout))
+        }
         self.release(client)
         self.shared.withLockedValue { $0.handedOver += 1 }
         self.handoff(client.descriptor, client.listener, client.input)
@@ -1019,7 +1031,7 @@ final class HTTPFastLane: @unchecked Sendable {
 
     /// Writes the client's pending output; false when the client was closed or handed over.
     @discardableResult
-    private func flushClient(_ client: Client) -> Bool {
+    private func flushClient(_ client: Client, resume: Bool = true) -> Bool {
         guard client.output.readableBytes > 0 else { return true }
         guard Self.flush(client.descriptor, &client.output) else {
             self.closeClient(client)
@@ -1033,8 +1045,8 @@ final class HTTPFastLane: @unchecked Sendable {
         case .closing:
             self.beginLinger(client)
         case .responding, .waiting:
-            // Room again: read on from the upstream.
-            if let upstream = client.upstream, upstream.readable { self.readUpstream(upstream) }
+            // Room again: read on from the upstream (unless called from that loop).
+            if resume, let upstream = client.upstream, upstream.readable { self.readUpstream(upstream) }
         default:
             break
         }
@@ -1060,6 +1072,7 @@ final class HTTPFastLane: @unchecked Sendable {
         case .new, .idle, .lingering:
             self.closeClient(client)
         case .readingHead:
+            client.answeringHEAD = false  // (the previous request's)
             self.metrics.countRequest(service: "", status: .requestTimeout)
             self.respondLocally(client, .requestTimeout, "request header read timeout\n", close: true)
         case .waiting:
@@ -1078,10 +1091,9 @@ final class HTTPFastLane: @unchecked Sendable {
                 "upstream timed out for service \"\(service)\" (proxy-read-timeout)\n",
                 close: client.closeAfterResponse
             )
-        case .responding:
+        case .responding, .handingOver, .closing:
+            // (Output the client does not take, in the last two.)
             self.closeClient(client)
-        case .handingOver, .closing:
-            break
         }
     }
 
@@ -1126,14 +1138,18 @@ final class HTTPFastLane: @unchecked Sendable {
             self.health.started(endpoint)
             client.countedEndpoint = endpoint
         }
-        if let upstream = idle.connections.popLast() {
+        if !client.forceNewConnection, let upstream = idle.connections.popLast() {
             self.clearDeadline(upstream)
             return self.attach(client, upstream, route: route)
         }
         guard let upstream = self.connect(endpoint, idle: idle) else {
             return self.connectFailed(client, endpoint: endpoint, limits: limits)
         }
-        self.setDeadline(upstream, in: Self.nanoseconds(route.connectTimeout))
+        if upstream.connecting {
+            self.setDeadline(upstream, in: Self.nanoseconds(route.connectTimeout))
+        } else {
+            self.health.connectSucceeded(endpoint)
+        }
         self.attach(client, upstream, route: route)
     }
 
@@ -1184,37 +1200,39 @@ final class HTTPFastLane: @unchecked Sendable {
         upstream.reusable = false
         upstream.decoder.answeringHEAD = client.answeringHEAD
         upstream.output.writeImmutableBuffer(client.upstreamRequest)
-        self.setDeadline(client, in: Self.nanoseconds(route.readTimeout))
-        if !upstream.connecting { self.flushUpstream(upstream) }
+        if upstream.connecting {
+            self.clearDeadline(client)  // the connect timeout runs on the upstream
+        } else {
+            self.setDeadline(client, in: Self.nanoseconds(route.readTimeout))
+            self.flushUpstream(upstream)
+        }
     }
 
-    /// Connecting failed: the next endpoint (idempotent requests, bounded), else the engine
-    /// answers (it tries again itself and says 502 when it fails too).
+    /// A connection attempt failed (refused, timed out).
+    private func connectionFailed(_ upstream: Upstream) {
+        let client = upstream.client
+        upstream.client = nil
+        self.closeUpstream(upstream)
+        guard let client else { return }
+        client.upstream = nil
+        self.connectFailed(client, endpoint: upstream.endpoint, limits: self.core.state.limits)
+    }
+
+    /// Connecting failed: the endpoint is ejected for a while; the next endpoint is tried
+    /// (bounded), then the engine's 502.
     private func connectFailed(_ client: Client, endpoint: UpstreamEndpoint, limits: HTTPLimits) {
         self.health.connectFailed(endpoint, now: NIODeadline.uptimeNanoseconds(self.now), base: limits.ejectionTime)
         self.uncountEndpoint(client)
         if client.attempts < min(limits.maxConnectAttempts, client.target?.pool.endpoints.count ?? 0) {
             return self.connectNext(client, limits: limits)
         }
-        self.giveBack(client)
-    }
-
-    /// No response byte came: the request goes back in front of the client's input and the
-    /// connection to the engine.
-    private func giveBack(_ client: Client) {
-        if let upstream = client.upstream {
-            client.upstream = nil
-            upstream.client = nil
-            self.closeUpstream(upstream)
-        }
-        self.uncountEndpoint(client)
-        if var request = client.requestBytes {
-            client.requestBytes = nil
-            request.writeBuffer(&client.input)
-            client.input = request
-        }
-        client.route = nil
-        self.handOver(client)
+        let service = client.route?.service ?? ""
+        self.metrics.countUpstreamError(service: service, reason: "connect")
+        self.badGateway(
+            client,
+            "upstream connect failed for service \"\(service)\" (\(endpoint))\n",
+            close: client.closeAfterResponse
+        )
     }
 
     private func uncountEndpoint(_ client: Client) {
@@ -1230,7 +1248,7 @@ final class HTTPFastLane: @unchecked Sendable {
             var length = socklen_t(MemoryLayout<CInt>.size)
             _ = getsockopt(upstream.descriptor, SOL_SOCKET, SO_ERROR, &error, &length)
             if error != 0 || mask & EPOLLHUP.rawValue != 0 {
-                return self.upstreamFailed(upstream, connecting: true)
+                return self.connectionFailed(upstream)
             }
             upstream.connecting = false
             self.health.connectSucceeded(upstream.endpoint)
@@ -1252,7 +1270,7 @@ final class HTTPFastLane: @unchecked Sendable {
     @discardableResult
     private func flushUpstream(_ upstream: Upstream) -> Bool {
         guard Self.flush(upstream.descriptor, &upstream.output) else {
-            self.upstreamFailed(upstream, connecting: false)
+            self.upstreamFailed(upstream, failure: nil)
             return false
         }
         return true
@@ -1264,29 +1282,37 @@ final class HTTPFastLane: @unchecked Sendable {
             // Idle: the upstream closed it (or sent what it must not): it is not reusable.
             return self.closeUpstream(upstream)
         }
-        guard client.output.readableBytes < Self.outputLimit else { return }  // backpressure
-        var drained = false
-        let open = Self.readAll(
-            upstream.descriptor,
-            into: &upstream.input,
-            limit: Self.outputLimit,
-            hangup: upstream.hangup,
-            drained: &drained
-        )
-        if drained { upstream.readable = false }
-        if let route = client.route { self.setDeadline(client, in: Self.nanoseconds(route.readTimeout)) }
-        self.decodeResponse(upstream, client)
-        if !open, upstream.client === client {  // (not finished, or failed, on the way)
-            upstream.readable = false
-            if let end = upstream.decoder.connectionClosed() {
-                // A body delimited by the close ended normally.
-                upstream.reusable = false
-                self.responsePart(end, upstream, client)
-            } else {
-                self.upstreamFailed(upstream, connecting: false)
+        // A loop, not recursion through flushClient: a long download on sockets that keep
+        // taking data would otherwise grow the stack with every round.
+        while upstream.readable, upstream.client === client, client.output.readableBytes < Self.outputLimit {
+            var drained = false
+            let open = Self.readAll(
+                upstream.descriptor,
+                into: &upstream.input,
+                limit: Self.outputLimit,
+                hangup: upstream.hangup,
+                drained: &drained
+            )
+            if drained { upstream.readable = false }
+            if !open {
+                // The end of the stream: the connection cannot carry another request.
+                upstream.readable = false
+                upstream.atEnd = true
+            }
+            if let route = client.route { self.setDeadline(client, in: Self.nanoseconds(route.readTimeout)) }
+            self.decodeResponse(upstream, client)
+            if !open, upstream.client === client {  // (not finished, or failed, on the way)
+                if let end = upstream.decoder.connectionClosed() {
+                    // A body delimited by the close ended normally.
+                    self.responsePart(end, upstream, client)
+                } else {
+                    self.upstreamFailed(upstream, failure: nil)
+                }
+            }
+            guard self.clients[Int(client.descriptor)] === client, self.flushClient(client, resume: false) else {
+                return
             }
         }
-        if self.clients[Int(client.descriptor)] === client { self.flushClient(client) }
     }
 
     private func decodeResponse(_ upstream: Upstream, _ client: Client) {
@@ -1295,7 +1321,7 @@ final class HTTPFastLane: @unchecked Sendable {
             do {
                 part = try upstream.decoder.next(&upstream.input)
             } catch {
-                return self.upstreamFailed(upstream, connecting: false)
+                return self.upstreamFailed(upstream, failure: error)
             }
             guard let part else { return }
             self.responsePart(part, upstream, client)
@@ -1305,7 +1331,7 @@ final class HTTPFastLane: @unchecked Sendable {
     private func responsePart(_ part: HTTPClientResponsePart, _ upstream: Upstream, _ client: Client) {
         switch part {
         case .head(var head):
-            if head.status.code >= 200 {
+            if head.status.code >= 200 || head.status == .switchingProtocols {
                 self.metrics.countRequest(service: client.route?.service ?? "", status: head.status)
             }
             client.state = .responding
@@ -1349,7 +1375,7 @@ final class HTTPFastLane: @unchecked Sendable {
     private func exchangeEnded(_ client: Client) {
         if client.closeAfterResponse || self.draining {
             client.state = .closing
-            self.clearDeadline(client)
+            self.setDeadline(client, in: Self.nanoseconds(self.core.state.limits.idleTimeout))
             if self.flushClient(client), client.state == .closing { self.beginLinger(client) }
             return
         }
@@ -1369,7 +1395,8 @@ final class HTTPFastLane: @unchecked Sendable {
     private func releaseUpstream(_ upstream: Upstream) {
         upstream.reused = true
         let limits = self.core.state.limits
-        guard upstream.reusable, upstream.decoder.isAtMessageBoundary, upstream.input.readableBytes == 0,
+        guard upstream.reusable, !upstream.atEnd, !upstream.hangup, upstream.decoder.isAtMessageBoundary,
+            upstream.input.readableBytes == 0,
             !upstream.connecting, upstream.output.readableBytes == 0
         else { return self.closeUpstream(upstream) }
         guard upstream.idle.connections.count < limits.maxIdleUpstreamConnectionsPerEndpoint else {
@@ -1380,28 +1407,50 @@ final class HTTPFastLane: @unchecked Sendable {
         upstream.input.clear()
     }
 
-    /// The upstream connection failed or closed before its response ended.
-    private func upstreamFailed(_ upstream: Upstream, connecting: Bool) {
+    /// The upstream connection failed or closed before its response ended (`failure`: the
+    /// response could not be parsed). As the engine: a connection taken from the idle pool
+    /// may have gone stale, so the request is sent once more on a new one; otherwise 502.
+    private func upstreamFailed(_ upstream: Upstream, failure: (any Error)?) {
         let client = upstream.client
         upstream.client = nil
         self.closeUpstream(upstream)
         guard let client else { return }
         client.upstream = nil
-        if connecting {
-            return self.connectFailed(client, endpoint: upstream.endpoint, limits: self.core.state.limits)
+        self.uncountEndpoint(client)
+        guard client.state == .waiting else {
+            // Part of the response went out: the client cannot be told otherwise.
+            self.flushClient(client, resume: false)
+            return self.closeClient(client)
         }
-        if client.state == .waiting {
-            // Nothing reached the client: the engine retries and answers.
-            return self.giveBack(client)
+        if upstream.reused, !client.replayed {
+            client.replayed = true
+            client.forceNewConnection = true
+            client.attempts = max(0, client.attempts - 1)
+            return self.connectNext(client, limits: self.core.state.limits)
         }
-        // Part of the response went out: the client cannot be told otherwise.
-        self.flushClient(client)
-        self.closeClient(client)
+        let service = client.route?.service ?? ""
+        if let failure = failure as? HTTP1ParseError {
+            self.metrics.countUpstreamError(service: service, reason: "invalid_response")
+            self.badGateway(
+                client,
+                "upstream sent an invalid response for service \"\(service)\" (\(failure))\n",
+                close: true
+            )
+        } else {
+            self.metrics.countUpstreamError(service: service, reason: "closed")
+            self.badGateway(client, "upstream closed the connection for service \"\(service)\"\n", close: true)
+        }
+    }
+
+    /// The engine's 502: counted for the route's service, then answered.
+    private func badGateway(_ client: Client, _ message: String, close: Bool) {
+        self.metrics.countRequest(service: client.route?.service ?? "", status: .badGateway)
+        self.respondLocally(client, .badGateway, message, close: close)
     }
 
     private func upstreamTimedOut(_ upstream: Upstream) {
         if upstream.connecting {
-            self.upstreamFailed(upstream, connecting: true)
+            self.connectionFailed(upstream)
         } else if upstream.client == nil {
             self.closeUpstream(upstream)  // idle too long
         }
