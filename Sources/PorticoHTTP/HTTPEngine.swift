@@ -42,22 +42,23 @@ public final class HTTPEngine: Sendable {
     private let listeners = NIOLockedValueBox<[HTTPListener: BoundListener]>([:])
     private let sslContexts = NIOLockedValueBox<NIOSSLContext?>(nil)
     #if os(Linux)
-    /// Owns the plain-HTTP listeners when the fast lane is on (HTTPFastLane.swift).
-    private let fastLane: HTTPFastLane?
+    /// Own the plain-HTTP listeners when the fast lane is on (HTTPFastLane.swift): one lane
+    /// per event loop of the group, each with its own socket on the port (SO_REUSEPORT).
+    private let fastLanes: [HTTPFastLane]
     #endif
 
     /// A bound listening socket: a NIO server channel, or one of the fast lane's.
     private enum BoundListener {
         case channel(any Channel)
         #if os(Linux)
-        case fastLane(HTTPFastLane.Listener)
+        case fastLane([(HTTPFastLane, HTTPFastLane.Listener)])
         #endif
 
         var localAddress: SocketAddress? {
             switch self {
             case .channel(let channel): channel.localAddress
             #if os(Linux)
-            case .fastLane(let listener): listener.localAddress
+            case .fastLane(let listeners): listeners.first?.1.localAddress
             #endif
             }
         }
@@ -69,8 +70,9 @@ public final class HTTPEngine: Sendable {
     /// `portico_http_requests_total{service,status}`, `portico_http_upstream_errors_total{service,reason}`
     /// and the meter `portico_http_open_connections`.
     ///
-    /// `fastLane`: plain-HTTP listeners are owned by the fast lane's own epoll loop (Linux;
-    /// see HTTPFastLane.swift), which hands connections to this engine.
+    /// `fastLane`: plain-HTTP listeners are owned by the fast lane's own epoll loops (Linux;
+    /// see HTTPFastLane.swift), one per event loop of `group`, which serve the common
+    /// requests and hand the other connections to this engine.
     public init(
         group: any EventLoopGroup,
         logger: Logger,
@@ -86,28 +88,35 @@ public final class HTTPEngine: Sendable {
         )
         self.core = core
         #if os(Linux)
+        var lanes: [HTTPFastLane] = []
         if fastLane {
+            let count = max(1, Array(group.makeIterator()).count)
             do {
-                self.fastLane = try HTTPFastLane(core: core) { descriptor, listener, bytes in
-                    Self.adopt(descriptor, listener: listener, bytes: bytes, core: core, group: group)
+                for _ in 0..<count {
+                    lanes.append(
+                        try HTTPFastLane(core: core) { descriptor, listener, bytes in
+                            Self.adopt(descriptor, listener: listener, bytes: bytes, core: core, group: group)
+                        }
+                    )
                 }
             } catch {
                 logger.error("fast lane not started, plain HTTP stays on NIO", metadata: ["error": "\(error)"])
-                self.fastLane = nil
+                for lane in lanes { lane.shutdown() }
+                lanes = []
             }
-        } else {
-            self.fastLane = nil
         }
+        self.fastLanes = lanes
         #endif
     }
 
     #if os(Linux)
-    /// Requests the fast lane answered and connections it handed over (nil without a lane).
-    var fastLaneStatistics: HTTPFastLane.Statistics? { self.fastLane?.statistics }
+    /// Requests the fast lanes answered and connections they handed over, by lane (empty
+    /// without the fast lane).
+    var fastLaneStatistics: [HTTPFastLane.Statistics] { self.fastLanes.map(\.statistics) }
 
     deinit {
-        // An engine dropped without `shutdown` (its first `apply` failed) stops its lane's thread.
-        self.fastLane?.shutdown()
+        // An engine dropped without `shutdown` (its first `apply` failed) stops its lanes' threads.
+        for lane in self.fastLanes { lane.shutdown() }
     }
     #endif
 
@@ -125,7 +134,7 @@ public final class HTTPEngine: Sendable {
     /// Number of open downstream connections.
     public var openConnections: Int {
         #if os(Linux)
-        let lane = self.fastLane?.openClients ?? 0
+        let lane = self.fastLanes.reduce(0) { $0 + $1.openClients }
         #else
         let lane = 0
         #endif
@@ -204,7 +213,7 @@ public final class HTTPEngine: Sendable {
         #if os(Linux)
         // Nothing is accepted any more. The lane's own connections finish their exchange (or close when idle), like the
         // engine's below; those it hands over meanwhile become channels first.
-        self.fastLane?.quiesce()
+        for lane in self.fastLanes { lane.quiesce() }
         let adopting = NIODeadline.now() + .seconds(1)
         while NIODeadline.now() < adopting, self.core.handoversInFlight.withLockedValue({ $0 }) > 0 {
             try? await Task.sleep(nanoseconds: 1_000_000)
@@ -219,8 +228,8 @@ public final class HTTPEngine: Sendable {
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
         #if os(Linux)
-        // Whatever the lane still holds is closed with it.
-        self.fastLane?.shutdown()
+        // Whatever the lanes still hold is closed with them.
+        for lane in self.fastLanes { lane.shutdown() }
         #endif
         let remaining = self.core.connections.withLockedValue { $0 }
         for (_, channel) in remaining {
@@ -281,15 +290,28 @@ public final class HTTPEngine: Sendable {
         switch listener {
         case .channel(let channel): try? await channel.close()
         #if os(Linux)
-        case .fastLane(let listener): await self.fastLane?.stopListening(listener)
+        case .fastLane(let listeners):
+            for (lane, listener) in listeners { await lane.stopListening(listener) }
         #endif
         }
     }
 
     private func bind(_ listener: HTTPListener, sslContext: NIOSSLContext?) async throws -> BoundListener {
         #if os(Linux)
-        if listener.kind == .http, let fastLane = self.fastLane {
-            return .fastLane(try fastLane.listen(listener))
+        if listener.kind == .http, let first = self.fastLanes.first {
+            // The first lane's socket fixes the port (port 0 picks one); the others join it.
+            let reusePort = self.fastLanes.count > 1
+            var bound = [(first, try first.listen(listener, reusePort: reusePort))]
+            do {
+                for lane in self.fastLanes.dropFirst() {
+                    let port = bound[0].1.localAddress.port ?? listener.port
+                    bound.append((lane, try lane.listen(listener, port: port, reusePort: true)))
+                }
+            } catch {
+                for (lane, socket) in bound { await lane.stopListening(socket) }
+                throw error
+            }
+            return .fastLane(bound)
         }
         #endif
         return .channel(try await self.bindChannel(listener, sslContext: sslContext))

@@ -382,11 +382,12 @@ final class HTTPFastLane: @unchecked Sendable {
     // MARK: Listeners
 
     /// Binds and listens on `listener`'s address and port (here, so errors reach the caller),
-    /// then lets the loop accept on it.
-    func listen(_ listener: HTTPListener) throws -> Listener {
+    /// then lets the loop accept on it. `port`: another port than the listener's (the one the
+    /// first lane got for port 0); `reusePort`: SO_REUSEPORT, for one socket per lane.
+    func listen(_ listener: HTTPListener, port: Int? = nil, reusePort: Bool = false) throws -> Listener {
         let address: SocketAddress
         do {
-            address = try SocketAddress(ipAddress: listener.address, port: listener.port)
+            address = try SocketAddress(ipAddress: listener.address, port: port ?? listener.port)
         } catch {
             throw HTTPEngineError.invalidListenerAddress(listener.address)
         }
@@ -400,11 +401,12 @@ final class HTTPFastLane: @unchecked Sendable {
         var one: CInt = 1
         let size = socklen_t(MemoryLayout<CInt>.size)
         _ = setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, size)
+        if reusePort { _ = setsockopt(descriptor, SOL_SOCKET, SO_REUSEPORT, &one, size) }
         // IP_FREEBIND: bind a virtual IP before this node holds it (as the NIO listeners do).
         _ = setsockopt(descriptor, CInt(IPPROTO_IP), 15, &one, size)
         let bound = address.withSockAddr { pointer, length in bind(descriptor, pointer, socklen_t(length)) }
         guard bound == 0, Glibc.listen(descriptor, 1024) == 0 else {
-            let error = IOError(errnoCode: errno, reason: "bind \(listener.address):\(listener.port)")
+            let error = IOError(errnoCode: errno, reason: "bind \(listener.address):\(port ?? listener.port)")
             Glibc.close(descriptor)
             throw error
         }
@@ -414,8 +416,8 @@ final class HTTPFastLane: @unchecked Sendable {
         let named = withUnsafeMutablePointer(to: &storage) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
         }
-        let port = named == 0 ? Int(UInt16(bigEndian: storage.sin6_port)) : listener.port
-        let localAddress = (try? SocketAddress(ipAddress: listener.address, port: port)) ?? address
+        let boundPort = named == 0 ? Int(UInt16(bigEndian: storage.sin6_port)) : (port ?? listener.port)
+        let localAddress = (try? SocketAddress(ipAddress: listener.address, port: boundPort)) ?? address
         let result = Listener(descriptor: descriptor, listener: listener, localAddress: localAddress)
         let accepted = self.execute { [self] in
             self.listeners[descriptor] = result

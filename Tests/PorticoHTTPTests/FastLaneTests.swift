@@ -42,6 +42,17 @@ extension PorticoHTTPEngineTests {
             return names
         }
 
+        /// One lane per event loop of the group.
+        private static var lanes: Int { Array(TestSupport.group.makeIterator()).count }
+
+        private static func served(_ engine: HTTPEngine) -> Int {
+            engine.fastLaneStatistics.reduce(0) { $0 + $1.served }
+        }
+
+        private static func handedOver(_ engine: HTTPEngine) -> Int {
+            engine.fastLaneStatistics.reduce(0) { $0 + $1.handedOver }
+        }
+
         /// Whether the number of lane threads becomes `count` within a second (a new thread
         /// names itself when it starts).
         private static func laneThreads(becomes count: Int) async -> Bool {
@@ -93,16 +104,16 @@ extension PorticoHTTPEngineTests {
                 try await Task.sleep(nanoseconds: 200_000_000)
                 let download = try await client.readResponse(keepBody: false)
                 #expect(download.bodyLength == 8_388_608)
-                #expect(engine.fastLaneStatistics?.served == 4)
-                #expect(engine.fastLaneStatistics?.handedOver == 0)
+                #expect(Self.served(engine) == 4)
+                #expect(Self.handedOver(engine) == 0)
 
                 // A body: the engine's, from here on.
                 try await client.send("POST /count HTTP/1.1\r\nHost: app.example\r\nContent-Length: 3\r\n\r\nabc")
                 #expect(try await client.readResponse().body == "received 3")
-                #expect(engine.fastLaneStatistics?.handedOver == 1)
+                #expect(Self.handedOver(engine) == 1)
                 try await client.send("GET /after HTTP/1.1\r\nHost: app.example\r\n\r\n")
                 #expect(try await client.readResponse().body.hasPrefix("upstream a GET /after\n"))
-                #expect(engine.fastLaneStatistics?.served == 4)
+                #expect(Self.served(engine) == 4)
 
                 // More pipelined requests than the lane buffers (100 x ~4 KB; it reads 256 KiB
                 // at most, 64 KiB while a request is upstream): the rest is read from the socket
@@ -130,8 +141,29 @@ extension PorticoHTTPEngineTests {
                 let bye = try await closing.readResponse()
                 #expect(bye.status == 200 && bye.header("connection") == "close")
                 #expect(try await closing.waitForClose())
-                #expect(engine.fastLaneStatistics?.served == 107)
+                #expect(Self.served(engine) == 107)
                 await client.close()
+            }
+        }
+
+        /// Each event loop of the group gets a lane with its own socket on the port
+        /// (SO_REUSEPORT): the kernel spreads connections over them, and all serve.
+        @Test func everyLaneTakesConnections() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream), fastLane: true) { engine, ports in
+                #expect(engine.fastLaneStatistics.count == Self.lanes)
+                for index in 0..<40 {
+                    let client = try await TestSupport.connect(ports[.http])
+                    try await client.send("GET /c\(index) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    #expect(try await client.readResponse().body.hasPrefix("upstream a GET /c\(index)\n"))
+                    await client.close()
+                }
+                #expect(Self.served(engine) == 40)
+                if Self.lanes > 1 {
+                    // 40 connections all on one of two lanes: one chance in 2^39.
+                    #expect(engine.fastLaneStatistics.allSatisfy { $0.served > 0 }, "\(engine.fastLaneStatistics)")
+                }
             }
         }
 
@@ -176,7 +208,7 @@ extension PorticoHTTPEngineTests {
                 #expect(slow.body == "upstream timed out for service \"default/a\" (proxy-read-timeout)\n")
                 try await client.send("GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
                 #expect(try await client.readResponse().status == 200)
-                #expect(engine.fastLaneStatistics?.handedOver == 0)
+                #expect(Self.handedOver(engine) == 0)
 
                 try await client.send("GET / HTTP/1.1\r\nHost: dead.example\r\n\r\n")
                 let failed = try await client.readResponse()
@@ -188,14 +220,14 @@ extension PorticoHTTPEngineTests {
                 #expect(closed.status == 502)
                 #expect(closed.body == "upstream closed the connection for service \"default/closes\"\n")
                 #expect(try await client.waitForClose())
-                #expect(engine.fastLaneStatistics?.handedOver == 0)
+                #expect(Self.handedOver(engine) == 0)
                 await client.close()
 
                 // The upstream closes in the middle of the body: so does the client's connection.
                 let cut = try await TestSupport.connect(ports[.http])
                 try await cut.send("GET / HTTP/1.1\r\nHost: cut.example\r\n\r\n")
                 await #expect(throws: (any Error).self) { _ = try await cut.readResponse() }
-                #expect(engine.fastLaneStatistics?.handedOver == 0)
+                #expect(Self.handedOver(engine) == 0)
             }
         }
 
@@ -207,7 +239,7 @@ extension PorticoHTTPEngineTests {
             try await TestSupport.withEngine(self.configuration(upstream, limits: limits), fastLane: true) {
                 engine,
                 ports in
-                #expect(await Self.laneThreads(becomes: before + 1))
+                #expect(await Self.laneThreads(becomes: before + Self.lanes))
                 // Two pipelined requests in the first segment: both reach the engine, in order,
                 // and the connection stays usable.
                 let client = try await TestSupport.connect(ports[.http])
@@ -307,7 +339,7 @@ extension PorticoHTTPEngineTests {
                     HTTPListener(address: "127.0.0.1", port: taken.localAddress!.port!, kind: .http)
                 ]
                 await #expect(throws: IOError.self) { try await engine.apply(configuration) }
-                #expect(await Self.laneThreads(becomes: before + 1))
+                #expect(await Self.laneThreads(becomes: before + Self.lanes))
                 withExtendedLifetime(engine) {}
             }
             #expect(Self.threadNames().filter { $0 == "portico-fast" }.count == before)
