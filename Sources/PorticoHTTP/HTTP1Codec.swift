@@ -1097,11 +1097,16 @@ struct HTTP1Encoder {
         let chunked = Self.frame(&headers, mayHaveBody: mayHaveBody, version: head.version)
         self.framing = chunked ? .chunked : .raw
         self.chunkOpen = false
+        Self.writeRequestLine(head, into: &buffer)
+        Self.write(headers, into: &buffer)
+    }
+
+    /// `METHOD SP target SP HTTP/1.x CR LF` (a minor version 0 is sent as 1.0, others as 1.1).
+    static func writeRequestLine(_ head: HTTPRequestHead, into buffer: inout ByteBuffer) {
         buffer.writeString(head.method.rawValue)
         buffer.writeInteger(UInt8(ascii: " "))
         buffer.writeString(head.uri)
         buffer.writeStaticString(head.version.minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n")
-        Self.write(headers, into: &buffer)
     }
 
     /// Writes an HTTP/1.1 request head whose client fields go as bytes (see
@@ -1122,10 +1127,7 @@ struct HTTP1Encoder {
         }
         self.framing = chunked ? .chunked : .raw
         self.chunkOpen = false
-        buffer.writeString(head.method.rawValue)
-        buffer.writeInteger(UInt8(ascii: " "))
-        buffer.writeString(head.uri)
-        buffer.writeStaticString(" HTTP/1.1\r\n")
+        Self.writeRequestLine(head, into: &buffer)  // (such heads are HTTP/1.1)
         buffer.writeImmutableBuffer(rawFields)
         if chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
         buffer.writeStaticString("\r\n")

@@ -11,11 +11,11 @@
 // read), on routes with no per-request policy (no redirect, source ranges, client
 // certificates, rate limits, rewrite, app-root, auth, affinity) to plain HTTP/1.1 pools,
 // with no access log. It uses the engine's codec, route table, balancer order and
-// ejection, metrics and answers (504, 408 written by the same encoder). Everything else is
+// ejection, metrics and answers (502, 504, 408: the texts of LocalAnswer, written by the same
+// encoder), and retries as the engine does (the next endpoint after a connect failure, once
+// more on a new connection when a reused one fails before answering). Everything else is
 // handed to the NIO engine at a request boundary, with the bytes not yet answered (the
-// descriptor changes owner): the engine's behaviour is the reference, not a copy. A request
-// whose upstream cannot be reached, or closes before answering, is handed over too, with
-// its own bytes: the engine then retries, answers 502 or 503, and counts it.
+// descriptor changes owner): the engine's behaviour is the reference, not a copy.
 //
 // Sockets are edge-triggered (EPOLLET) and registered once, for reading and writing: no
 // epoll_ctl per request. A readable edge is remembered (`readable`) while the other side
@@ -146,7 +146,7 @@ final class HTTPFastLane: @unchecked Sendable {
         let descriptor: CInt
         let generation: UInt32
         let listener: HTTPListener
-        let forwarding: ForwardingContext
+
         /// The forwarding lines before and after `x-forwarded-host` (the same on every
         /// request of the connection).
         let forwardingHead: ByteBuffer
@@ -193,14 +193,12 @@ final class HTTPFastLane: @unchecked Sendable {
             self.descriptor = descriptor
             self.generation = generation
             self.listener = listener
-            self.forwarding = forwarding
-            var lines = ByteBuffer()
-            forwarding.append(to: &lines, host: nil)
-            // `x-forwarded-for`, `x-forwarded-proto` | `x-forwarded-port`, `x-real-ip`.
-            let split =
-                lines.readableBytesView.firstRange(of: "x-forwarded-port: ".utf8)?.lowerBound ?? lines.writerIndex
-            self.forwardingHead = lines.getSlice(at: lines.readerIndex, length: split - lines.readerIndex)!
-            self.forwardingTail = lines.getSlice(at: split, length: lines.writerIndex - split)!
+            var head = ByteBuffer()
+            forwarding.appendBeforeHost(to: &head)
+            self.forwardingHead = head
+            var tail = ByteBuffer()
+            forwarding.appendAfterHost(to: &tail)
+            self.forwardingTail = tail
             self.decoder = HTTP1RequestDecoder(
                 limits: HTTP1HeadLimits(
                     maxRequestLineSize: limits.maxRequestLineSize,
@@ -289,6 +287,9 @@ final class HTTPFastLane: @unchecked Sendable {
     @exclusivity(unchecked) private var generation: UInt32 = 0
     @exclusivity(unchecked) private var now: UInt64 = 0
     @exclusivity(unchecked) private var health = EndpointHealth()
+    /// The limits of the configuration last read (at each accept and request), so the rest of
+    /// an exchange takes no lock.
+    @exclusivity(unchecked) private var limits = HTTPLimits()
     private let metrics: LoopMetrics
     private let allocator = ByteBufferAllocator()
 
@@ -652,6 +653,7 @@ final class HTTPFastLane: @unchecked Sendable {
             _ = setsockopt(descriptor, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size))
             let peer = Self.address(storage)
             let state = self.core.state
+            self.limits = state.limits
             let peerBytes = IPAddressRange.bytes(of: peer)
             if let peers = state.proxyProtocolPeers[listener.listener]
                 ?? Optional(listener.listener.acceptProxyProtocolFrom),
@@ -887,7 +889,7 @@ final class HTTPFastLane: @unchecked Sendable {
                 // Part of a head: the header timeout runs from its first bytes (as in the engine).
                 if client.state != .readingHead {
                     client.state = .readingHead
-                    self.setDeadline(client, in: Self.nanoseconds(self.core.state.limits.headerReadTimeout))
+                    self.setDeadline(client, in: Self.nanoseconds(self.limits.headerReadTimeout))
                 }
                 if client.peerClosed { return self.closeClient(client) }
                 // The rest may still be in the socket (input was at its bound): no edge will
@@ -907,6 +909,7 @@ final class HTTPFastLane: @unchecked Sendable {
             !facts.isUpgrade
         else { return self.handOver(client) }
         let state = self.core.state
+        self.limits = state.limits
         guard state.accessLog == nil,
             let route = state.routes.lookup(host: facts.host.map { Substring($0) }, path: Substring(head.uri)),
             route.allowedSources.isEmpty, route.clientCertificate == nil, route.rateLimit == nil, route.appRoot == nil,
@@ -933,18 +936,11 @@ final class HTTPFastLane: @unchecked Sendable {
         var request = client.upstreamRequest
         client.upstreamRequest = ByteBuffer()
         request.clear()
-        request.writeString(head.method.rawValue)
-        request.writeInteger(UInt8(ascii: " "))
-        request.writeString(head.uri)
-        request.writeStaticString(" HTTP/1.1\r\n")
+        HTTP1Encoder.writeRequestLine(head, into: &request)
         request.writeImmutableBuffer(fields)
-        // ForwardingContext.append's lines, the connection's constant ones written once.
+        // ForwardingContext.append's lines, the connection's constant ones made once.
         request.writeImmutableBuffer(client.forwardingHead)
-        if let host = facts.host {
-            request.writeStaticString("x-forwarded-host: ")
-            request.writeString(host)
-            request.writeStaticString("\r\n")
-        }
+        if let host = facts.host { ForwardingContext.appendHost(host, to: &request) }
         request.writeImmutableBuffer(client.forwardingTail)
         request.writeStaticString("\r\n")
         client.upstreamRequest = request
@@ -961,7 +957,7 @@ final class HTTPFastLane: @unchecked Sendable {
         )
         client.encoder = HTTP1Encoder()
         self.clearDeadline(client)
-        self.connectNext(client, limits: state.limits)
+        self.connectNext(client)
     }
 
     /// The lane's state for `route`'s pool, when the lane can send requests there: a plain
@@ -1003,7 +999,7 @@ final class HTTPFastLane: @unchecked Sendable {
         client.state = .handingOver
         guard client.output.readableBytes == 0 else {
             // The client must take what it is owed first, within the idle timeout.
-            return self.setDeadline(client, in: Self.nanoseconds(self.core.state.limits.idleTimeout))
+            return self.setDeadline(client, in: Self.nanoseconds(self.limits.idleTimeout))
         }
         self.release(client)
         self.shared.withLockedValue { $0.handedOver += 1 }
@@ -1076,7 +1072,7 @@ final class HTTPFastLane: @unchecked Sendable {
         case .readingHead:
             client.answeringHEAD = false  // (the previous request's)
             self.metrics.countRequest(service: "", status: .requestTimeout)
-            self.respondLocally(client, .requestTimeout, "request header read timeout\n", close: true)
+            self.respondLocally(client, .requestTimeout, LocalAnswer.headerTimeout, close: true)
         case .waiting:
             let service = client.route?.service ?? ""
             self.metrics.countUpstreamError(service: service, reason: "timeout")
@@ -1090,7 +1086,7 @@ final class HTTPFastLane: @unchecked Sendable {
             self.respondLocally(
                 client,
                 .gatewayTimeout,
-                "upstream timed out for service \"\(service)\" (proxy-read-timeout)\n",
+                LocalAnswer.timedOut(service: service, which: "proxy-read-timeout"),
                 close: client.closeAfterResponse
             )
         case .responding, .handingOver, .closing:
@@ -1128,7 +1124,7 @@ final class HTTPFastLane: @unchecked Sendable {
 
     // MARK: Upstreams
 
-    private func connectNext(_ client: Client, limits: HTTPLimits) {
+    private func connectNext(_ client: Client) {
         guard let route = client.route, let target = client.target else { return }
         let count = target.pool.endpoints.count
         let index =
@@ -1145,7 +1141,7 @@ final class HTTPFastLane: @unchecked Sendable {
             return self.attach(client, upstream, route: route)
         }
         guard let upstream = self.connect(endpoint, idle: idle) else {
-            return self.connectFailed(client, endpoint: endpoint, limits: limits)
+            return self.connectFailed(client, endpoint: endpoint)
         }
         if upstream.connecting {
             self.setDeadline(upstream, in: Self.nanoseconds(route.connectTimeout))
@@ -1217,22 +1213,26 @@ final class HTTPFastLane: @unchecked Sendable {
         self.closeUpstream(upstream)
         guard let client else { return }
         client.upstream = nil
-        self.connectFailed(client, endpoint: upstream.endpoint, limits: self.core.state.limits)
+        self.connectFailed(client, endpoint: upstream.endpoint)
     }
 
     /// Connecting failed: the endpoint is ejected for a while; the next endpoint is tried
     /// (bounded), then the engine's 502.
-    private func connectFailed(_ client: Client, endpoint: UpstreamEndpoint, limits: HTTPLimits) {
-        self.health.connectFailed(endpoint, now: NIODeadline.uptimeNanoseconds(self.now), base: limits.ejectionTime)
+    private func connectFailed(_ client: Client, endpoint: UpstreamEndpoint) {
+        self.health.connectFailed(
+            endpoint,
+            now: NIODeadline.uptimeNanoseconds(self.now),
+            base: self.limits.ejectionTime
+        )
         self.uncountEndpoint(client)
-        if client.attempts < min(limits.maxConnectAttempts, client.target?.pool.endpoints.count ?? 0) {
-            return self.connectNext(client, limits: limits)
+        if client.attempts < min(self.limits.maxConnectAttempts, client.target?.pool.endpoints.count ?? 0) {
+            return self.connectNext(client)
         }
         let service = client.route?.service ?? ""
         self.metrics.countUpstreamError(service: service, reason: "connect")
         self.badGateway(
             client,
-            "upstream connect failed for service \"\(service)\" (\(endpoint))\n",
+            LocalAnswer.connectFailed(service: service, endpoint: endpoint),
             close: client.closeAfterResponse
         )
     }
@@ -1377,12 +1377,12 @@ final class HTTPFastLane: @unchecked Sendable {
     private func exchangeEnded(_ client: Client) {
         if client.closeAfterResponse || self.draining {
             client.state = .closing
-            self.setDeadline(client, in: Self.nanoseconds(self.core.state.limits.idleTimeout))
+            self.setDeadline(client, in: Self.nanoseconds(self.limits.idleTimeout))
             if self.flushClient(client), client.state == .closing { self.beginLinger(client) }
             return
         }
         client.state = .idle
-        self.setDeadline(client, in: Self.nanoseconds(self.core.state.limits.idleTimeout))
+        self.setDeadline(client, in: Self.nanoseconds(self.limits.idleTimeout))
         if client.input.readableBytes > 0 {
             // Pipelined: answered in order, after this response (already in `output`).
             self.serveNext(client)
@@ -1396,7 +1396,7 @@ final class HTTPFastLane: @unchecked Sendable {
 
     private func releaseUpstream(_ upstream: Upstream) {
         upstream.reused = true
-        let limits = self.core.state.limits
+        let limits = self.limits
         guard upstream.reusable, !upstream.atEnd, !upstream.hangup, upstream.decoder.isAtMessageBoundary,
             upstream.input.readableBytes == 0,
             !upstream.connecting, upstream.output.readableBytes == 0
@@ -1428,19 +1428,19 @@ final class HTTPFastLane: @unchecked Sendable {
             client.replayed = true
             client.forceNewConnection = true
             client.attempts = max(0, client.attempts - 1)
-            return self.connectNext(client, limits: self.core.state.limits)
+            return self.connectNext(client)
         }
         let service = client.route?.service ?? ""
         if let failure = failure as? HTTP1ParseError {
             self.metrics.countUpstreamError(service: service, reason: "invalid_response")
             self.badGateway(
                 client,
-                "upstream sent an invalid response for service \"\(service)\" (\(failure))\n",
+                LocalAnswer.invalidResponse(service: service, failure: failure),
                 close: true
             )
         } else {
             self.metrics.countUpstreamError(service: service, reason: "closed")
-            self.badGateway(client, "upstream closed the connection for service \"\(service)\"\n", close: true)
+            self.badGateway(client, LocalAnswer.upstreamClosed(service: service), close: true)
         }
     }
 

@@ -295,15 +295,30 @@ struct ForwardingContext {
     /// The same fields as lines, for a request whose fields go as bytes (it has none of
     /// them: such requests take the string path).
     func append(to buffer: inout ByteBuffer, host: String?) {
+        self.appendBeforeHost(to: &buffer)
+        if let host { Self.appendHost(host, to: &buffer) }
+        self.appendAfterHost(to: &buffer)
+    }
+
+    /// The lines before `x-forwarded-host` (the same on every request of a connection: the
+    /// fast lane writes them once per connection).
+    func appendBeforeHost(to buffer: inout ByteBuffer) {
         buffer.writeStaticString("x-forwarded-for: ")
         buffer.writeString(self.clientAddress)
         buffer.writeStaticString("\r\nx-forwarded-proto: ")
         buffer.writeString(self.scheme)
-        if let host {
-            buffer.writeStaticString("\r\nx-forwarded-host: ")
-            buffer.writeString(host)
-        }
-        buffer.writeStaticString("\r\nx-forwarded-port: ")
+        buffer.writeStaticString("\r\n")
+    }
+
+    static func appendHost(_ host: String, to buffer: inout ByteBuffer) {
+        buffer.writeStaticString("x-forwarded-host: ")
+        buffer.writeString(host)
+        buffer.writeStaticString("\r\n")
+    }
+
+    /// The lines after `x-forwarded-host` (per connection too).
+    func appendAfterHost(to buffer: inout ByteBuffer) {
+        buffer.writeStaticString("x-forwarded-port: ")
         buffer.writeString(self.localPort)
         buffer.writeStaticString("\r\nx-real-ip: ")
         buffer.writeString(self.clientAddress)

@@ -915,7 +915,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.pool.metrics.countUpstreamError(service: route.service, reason: "connect")
         self.respondLocally(
             .badGateway,
-            "upstream connect failed for service \"\(route.service)\" (\(endpoint)\(detail))\n",
+            LocalAnswer.connectFailed(service: route.service, endpoint: endpoint, detail: detail),
             forceClose: !self.requestEnded
         )
     }
@@ -1070,14 +1070,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         } else if invalid, let failure {
             self.respondLocally(
                 .badGateway,
-                "upstream sent an invalid response for service \"\(service)\" (\(failure))\n",
+                LocalAnswer.invalidResponse(service: service, failure: failure),
                 forceClose: true
             )
         } else {
             let reason = failure.map { " (\($0))" } ?? ""
             self.respondLocally(
                 .badGateway,
-                "upstream closed the connection for service \"\(service)\"\(reason)\n",
+                LocalAnswer.upstreamClosed(service: service, reason: reason),
                 forceClose: true
             )
         }
@@ -1445,7 +1445,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         case .readingHead:
             self.phase = .closing
             self.pool.metrics.countRequest(service: "", status: .requestTimeout)
-            let message = "request header read timeout\n"
+            let message = LocalAnswer.headerTimeout
             var buffer = self.context.channel.allocator.buffer(capacity: 128)
             buffer.writeString(
                 "HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
@@ -1461,7 +1461,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             let which = self.requestEnded ? "proxy-read-timeout" : "proxy-send-timeout"
             self.respondLocally(
                 .gatewayTimeout,
-                "upstream timed out for service \"\(self.route?.service ?? "")\" (\(which))\n",
+                LocalAnswer.timedOut(service: self.route?.service ?? "", which: which),
                 forceClose: !self.requestEnded
             )
         case .proxying, .connecting:

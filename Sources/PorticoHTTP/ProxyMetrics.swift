@@ -74,3 +74,27 @@ final class LoopMetrics {
         counter.increment()
     }
 }
+
+/// The bodies of the proxy's own answers to failures, shared by the engine (ProxyHandler) and
+/// the fast lane, so a client reads the same text whichever served it.
+enum LocalAnswer {
+    static let headerTimeout = "request header read timeout\n"
+
+    static func connectFailed(service: String, endpoint: UpstreamEndpoint, detail: String = "") -> String {
+        "upstream connect failed for service \"\(service)\" (\(endpoint)\(detail))\n"
+    }
+
+    /// `reason`: empty, or " (why)".
+    static func upstreamClosed(service: String, reason: String = "") -> String {
+        "upstream closed the connection for service \"\(service)\"\(reason)\n"
+    }
+
+    static func invalidResponse(service: String, failure: any Error) -> String {
+        "upstream sent an invalid response for service \"\(service)\" (\(failure))\n"
+    }
+
+    /// `which`: `proxy-read-timeout` or `proxy-send-timeout`.
+    static func timedOut(service: String, which: String) -> String {
+        "upstream timed out for service \"\(service)\" (\(which))\n"
+    }
+}
