@@ -10,7 +10,7 @@
 // fields pass as bytes (HTTP1RequestDecoder.passFieldsRaw: nothing the proxy must change or
 // read), on routes with no per-request policy (no redirect, source ranges, client
 // certificates, rate limits, rewrite, app-root, auth, affinity) to plain HTTP/1.1 pools,
-// with no access log. It uses the engine's codec, route table, balancer order and
+// with the engine's access log lines. It uses the engine's codec, route table, balancer order and
 // ejection, metrics and answers (502, 504, 408: the texts of LocalAnswer, written by the same
 // encoder), and retries as the engine does (the next endpoint after a connect failure, once
 // more on a new connection when a reused one fails before answering). Everything else is
@@ -22,6 +22,7 @@
 // cannot take more (backpressure) and acted on when it can.
 
 import CPorticoEpoll
+import Foundation
 import Glibc
 import Logging
 import Metrics
@@ -146,6 +147,8 @@ final class HTTPFastLane: @unchecked Sendable {
         let descriptor: CInt
         let generation: UInt32
         let listener: HTTPListener
+        /// The peer's address, as access log lines name it.
+        let clientAddress: String
 
         /// The forwarding lines before and after `x-forwarded-host` (the same on every
         /// request of the connection).
@@ -165,12 +168,16 @@ final class HTTPFastLane: @unchecked Sendable {
 
         // The exchange in progress.
         @exclusivity(unchecked) var upstream: Upstream?
-        /// The request as the client sent it: handed over with the connection when no
-        /// response byte came (the engine then tries again and answers).
-        @exclusivity(unchecked) var requestBytes: ByteBuffer?
         /// The request as it goes upstream (kept to try the next endpoint).
         @exclusivity(unchecked) var upstreamRequest = ByteBuffer()
         @exclusivity(unchecked) var answeringHEAD = false
+        /// The request's body (Content-Length) is still being read and sent: `decoder` is in
+        /// it, and its bytes move from `input` to the upstream as the upstream takes them.
+        @exclusivity(unchecked) var sendingBody = false
+        /// As the engine: a failed connect tries the next endpoint only for idempotent methods,
+        /// and a request is sent again after a reused connection failed only without a body.
+        @exclusivity(unchecked) var idempotent = true
+        @exclusivity(unchecked) var replayable = true
         @exclusivity(unchecked) var closeAfterResponse = false
         @exclusivity(unchecked) var route: HTTPRoute?
         @exclusivity(unchecked) var target: PoolTarget?
@@ -181,7 +188,12 @@ final class HTTPFastLane: @unchecked Sendable {
         @exclusivity(unchecked) var replayed = false
         @exclusivity(unchecked) var forceNewConnection = false
         @exclusivity(unchecked) var countedEndpoint: UpstreamEndpoint?
+        /// The endpoint tried last (named by the access log line).
+        @exclusivity(unchecked) var endpoint: UpstreamEndpoint?
         @exclusivity(unchecked) var encoder = HTTP1Encoder()
+        /// The exchange's access log line, while one is configured.
+        @exclusivity(unchecked) var logEntry: AccessLogEntry?
+        @exclusivity(unchecked) var accessLog: AccessLog?
 
         init(
             descriptor: CInt,
@@ -193,6 +205,7 @@ final class HTTPFastLane: @unchecked Sendable {
             self.descriptor = descriptor
             self.generation = generation
             self.listener = listener
+            self.clientAddress = forwarding.clientAddress
             var head = ByteBuffer()
             forwarding.appendBeforeHost(to: &head)
             self.forwardingHead = head
@@ -303,6 +316,8 @@ final class HTTPFastLane: @unchecked Sendable {
         self.logger = core.logger
         self.handoff = handoff
         self.metrics = LoopMetrics(factory: core.metricsFactory)
+        // A peer that closed must fail the write, not stop the process (NIO does the same).
+        _ = Glibc.signal(SIGPIPE, SIG_IGN)
         self.epoll = epoll_create1(CInt(EPOLL_CLOEXEC))
         guard self.epoll >= 0 else { throw IOError(errnoCode: errno, reason: "epoll_create1") }
         self.wake = eventfd(0, CInt(EFD_NONBLOCK | EFD_CLOEXEC))
@@ -760,7 +775,13 @@ final class HTTPFastLane: @unchecked Sendable {
     ) -> Bool {
         drained = false
         while buffer.readableBytes < limit {
-            if buffer.readableBytes == 0 { buffer.clear() }
+            // Read bytes are dropped from the front: a buffer that always keeps a few (the start
+            // of the next chunk or head) would otherwise grow with everything read through it.
+            if buffer.readableBytes == 0 {
+                buffer.clear()
+            } else if buffer.readerIndex >= 65_536 {
+                buffer.discardReadBytes()
+            }
             var failure: CInt = 0
             let room = max(16_384, buffer.writableBytes)
             let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { pointer in
@@ -795,6 +816,9 @@ final class HTTPFastLane: @unchecked Sendable {
             }
             if written < 0 {
                 if failure == EINTR { continue }
+                // What is left moves to the front now and then, or a buffer that never empties
+                // completely would grow with everything ever written through it.
+                if failure == EAGAIN, output.readerIndex >= 65_536 { output.discardReadBytes() }
                 return failure == EAGAIN
             }
             output.moveReaderIndex(forwardBy: written)
@@ -868,6 +892,7 @@ final class HTTPFastLane: @unchecked Sendable {
         }
         switch client.state {
         case .new, .idle, .readingHead: self.serveNext(client)
+        case .waiting, .responding: if client.sendingBody { self.sendBody(client) }
         default: break
         }
     }
@@ -898,39 +923,61 @@ final class HTTPFastLane: @unchecked Sendable {
                 return
             }
             head = decoded
-            // A request the lane serves has no body: its end follows at once.
-            guard case .end(nil)? = try decoder.next(&buffer) else { return self.handOver(client) }
+            // Without a body its end follows at once; a body (Content-Length) is read as the
+            // upstream takes it.
+            if !decoder.headFacts.hasBody {
+                guard case .end(nil)? = try decoder.next(&buffer) else { return self.handOver(client) }
+            }
         } catch {
             return self.handOver(client)  // the engine answers malformed requests
         }
         let facts = decoder.headFacts
-        guard let fields = decoder.rawFields, head.method == .GET || head.method == .HEAD, facts.hostCount == 1,
-            !facts.hasBody, facts.transferEncodingCount == 0, !facts.conflictingContentLength, !facts.expectsContinue,
+        // (CONNECT and TRACE get the engine's special answers.)
+        guard let fields = decoder.rawFields, head.method != .CONNECT, head.method != .TRACE, facts.hostCount == 1,
+            facts.transferEncodingCount == 0, !facts.conflictingContentLength, !facts.expectsContinue,
             !facts.isUpgrade
         else { return self.handOver(client) }
         let state = self.core.state
         self.limits = state.limits
-        guard state.accessLog == nil,
-            let route = state.routes.lookup(host: facts.host.map { Substring($0) }, path: Substring(head.uri)),
+        guard let route = state.routes.lookup(host: facts.host.map { Substring($0) }, path: Substring(head.uri)),
             route.allowedSources.isEmpty, route.clientCertificate == nil, route.rateLimit == nil, route.appRoot == nil,
             route.permanentRedirect == nil, !route.sslRedirect, route.forwardAuth == nil, route.affinity == nil,
-            route.rewrite == nil, let target = self.target(of: route, in: state)
+            route.rewrite == nil, route.maxBodySize.map({ (facts.contentLength ?? 0) <= $0 }) ?? true,
+            let target = self.target(of: route, in: state)
         else { return self.handOver(client) }
         let pool = target.pool
 
         // Taken: the request is the lane's.
-        let length = client.input.readableBytes - buffer.readableBytes
-        client.requestBytes = client.input.getSlice(at: client.input.readerIndex, length: length)
         client.input = buffer
         decoder.rawFields = nil
         client.decoder = decoder
         client.state = .waiting
         client.route = route
         client.answeringHEAD = head.method == .HEAD
+        client.sendingBody = facts.hasBody
+        switch head.method {
+        case .GET, .HEAD, .OPTIONS, .PUT, .DELETE: client.idempotent = true
+        default: client.idempotent = false
+        }
+        client.replayable = client.idempotent && !facts.hasBody
         client.closeAfterResponse = !facts.isKeepAlive(head.version) || client.peerClosed
         client.attempts = 0
         client.replayed = false
         client.forceNewConnection = false
+        client.endpoint = nil
+        client.accessLog = state.accessLog
+        if state.accessLog != nil {
+            client.logEntry = AccessLogEntry(
+                started: .now(),
+                time: Date(),
+                client: client.clientAddress,
+                method: head.method.rawValue,
+                uri: head.uri,
+                host: facts.host ?? "",
+                httpVersion: "HTTP/\(head.version.major).\(head.version.minor)",
+                service: route.service
+            )
+        }
         // As HTTP1Encoder writes a bodiless request with its fields as bytes, the proxy's
         // forwarding fields after the client's.
         var request = client.upstreamRequest
@@ -993,6 +1040,60 @@ final class HTTPFastLane: @unchecked Sendable {
         return target
     }
 
+    // MARK: Request bodies
+
+    /// Moves the request body on while the upstream takes it: what the input holds, then more
+    /// from the socket. A loop, not recursion, however long the body.
+    private func sendBody(_ client: Client) {
+        while client.sendingBody, let upstream = client.upstream, !upstream.connecting {
+            var moved = false
+            // Bounded: what the upstream has not taken stays in the input, and the rest in the
+            // client's socket.
+            while client.sendingBody, upstream.output.readableBytes < Self.inputLimit,
+                let part = try? client.decoder.next(&client.input)
+            {
+                switch part {
+                case .body(let bytes): upstream.output.writeImmutableBuffer(bytes)
+                case .end: client.sendingBody = false
+                case .head: break  // (not inside a body)
+                }
+                moved = true
+            }
+            if moved, client.state == .waiting, let route = client.route {
+                // As the engine: the send timeout between parts, then the read timeout (once
+                // the response began, only its reads move the deadline).
+                let timeout = client.sendingBody ? route.sendTimeout : route.readTimeout
+                self.setDeadline(client, in: Self.nanoseconds(timeout))
+            }
+            guard self.flushUpstream(upstream) else { return }
+            // More from the socket once the upstream took everything.
+            guard client.sendingBody, client.readable, upstream.output.readableBytes == 0 else { return }
+            var drained = false
+            let open = Self.readAll(
+                client.descriptor,
+                into: &client.input,
+                limit: Self.inputLimit,
+                hangup: client.hangup,
+                drained: &drained
+            )
+            if drained { client.readable = false }
+            if !open {
+                client.peerClosed = true
+                return self.closeClient(client)
+            }
+        }
+    }
+
+    /// Reads the rest of the request body from what is buffered, for a local answer; false when
+    /// part of it is still to come (the connection then closes after the answer, as the
+    /// engine's does when the request did not end).
+    private func discardBody(_ client: Client) -> Bool {
+        while client.sendingBody, let part = try? client.decoder.next(&client.input) {
+            if case .end = part { client.sendingBody = false }
+        }
+        return !client.sendingBody
+    }
+
     /// Gives the connection to the engine with the bytes not answered yet. Waits for the
     /// response bytes still unwritten first, so they keep their order.
     private func handOver(_ client: Client) {
@@ -1017,6 +1118,11 @@ final class HTTPFastLane: @unchecked Sendable {
 
     private func closeClient(_ client: Client) {
         guard self.clients[Int(client.descriptor)] === client else { return }
+        if client.logEntry != nil {
+            // Gone before its response began (as the engine logs it: 499), or during it.
+            if client.state == .waiting { client.logEntry?.status = 499 }
+            self.writeLogEntry(client)
+        }
         if let upstream = client.upstream {
             client.upstream = nil
             upstream.client = nil
@@ -1083,11 +1189,12 @@ final class HTTPFastLane: @unchecked Sendable {
             }
             self.uncountEndpoint(client)
             self.metrics.countRequest(service: service, status: .gatewayTimeout)
+            let sending = client.sendingBody
             self.respondLocally(
                 client,
                 .gatewayTimeout,
-                LocalAnswer.timedOut(service: service, which: "proxy-read-timeout"),
-                close: client.closeAfterResponse
+                LocalAnswer.timedOut(service: service, which: sending ? "proxy-send-timeout" : "proxy-read-timeout"),
+                close: client.closeAfterResponse || sending
             )
         case .responding, .handingOver, .closing:
             // (Output the client does not take, in the last two.)
@@ -1110,8 +1217,12 @@ final class HTTPFastLane: @unchecked Sendable {
             into: &client.output
         )
         if !client.answeringHEAD { client.output.writeString(message) }
+        if client.logEntry != nil {
+            client.logEntry?.status = Int(status.code)
+            client.logEntry?.bytesSent = message.utf8.count
+            self.writeLogEntry(client)
+        }
         self.shared.withLockedValue { $0.served += 1 }
-        client.requestBytes = nil
         client.route = nil
         if close {
             client.state = .closing
@@ -1132,6 +1243,7 @@ final class HTTPFastLane: @unchecked Sendable {
         let endpoint = target.pool.endpoints[index]
         let idle = target.idle[index]
         client.attempts += 1
+        client.endpoint = endpoint
         if route.loadBalancing == .leastRequests {
             self.health.started(endpoint)
             client.countedEndpoint = endpoint
@@ -1201,8 +1313,9 @@ final class HTTPFastLane: @unchecked Sendable {
         if upstream.connecting {
             self.clearDeadline(client)  // the connect timeout runs on the upstream
         } else {
-            self.setDeadline(client, in: Self.nanoseconds(route.readTimeout))
-            self.flushUpstream(upstream)
+            self.setDeadline(client, in: Self.nanoseconds(client.sendingBody ? route.sendTimeout : route.readTimeout))
+            guard self.flushUpstream(upstream) else { return }
+            if client.sendingBody { self.sendBody(client) }
         }
     }
 
@@ -1225,7 +1338,9 @@ final class HTTPFastLane: @unchecked Sendable {
             base: self.limits.ejectionTime
         )
         self.uncountEndpoint(client)
-        if client.attempts < min(self.limits.maxConnectAttempts, client.target?.pool.endpoints.count ?? 0) {
+        if client.idempotent,
+            client.attempts < min(self.limits.maxConnectAttempts, client.target?.pool.endpoints.count ?? 0)
+        {
             return self.connectNext(client)
         }
         let service = client.route?.service ?? ""
@@ -1233,7 +1348,7 @@ final class HTTPFastLane: @unchecked Sendable {
         self.badGateway(
             client,
             LocalAnswer.connectFailed(service: service, endpoint: endpoint),
-            close: client.closeAfterResponse
+            close: client.closeAfterResponse || !self.discardBody(client)
         )
     }
 
@@ -1255,12 +1370,20 @@ final class HTTPFastLane: @unchecked Sendable {
             upstream.connecting = false
             self.health.connectSucceeded(upstream.endpoint)
             if let client = upstream.client, let route = client.route {
-                self.setDeadline(client, in: Self.nanoseconds(route.readTimeout))
+                let timeout = client.sendingBody ? route.sendTimeout : route.readTimeout
+                self.setDeadline(client, in: Self.nanoseconds(timeout))
             }
             self.clearDeadline(upstream)
         }
         if mask & EPOLLOUT.rawValue != 0, upstream.output.readableBytes > 0 {
             guard self.flushUpstream(upstream) else { return }
+        }
+        if mask & EPOLLOUT.rawValue != 0, let client = upstream.client, client.sendingBody,
+            upstream.output.readableBytes == 0
+        {
+            // Room again: the request body moves on.
+            self.sendBody(client)
+            guard self.upstreams[Int(upstream.descriptor)] === upstream else { return }
         }
         if mask & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
             upstream.readable = true
@@ -1337,7 +1460,7 @@ final class HTTPFastLane: @unchecked Sendable {
                 self.metrics.countRequest(service: client.route?.service ?? "", status: head.status)
             }
             client.state = .responding
-            client.requestBytes = nil
+            client.logEntry?.status = Int(head.status.code)
             let keepAlive =
                 upstream.decoder.removedHopByHop?.isKeepAlive(head.version)
                 ?? head.headers.removeHopByHopFromResponse(keepUpgrade: false, version: head.version)
@@ -1355,11 +1478,20 @@ final class HTTPFastLane: @unchecked Sendable {
             }
         case .body(var body):
             guard client.encoder.writesBody else { return }
+            client.logEntry?.bytesSent += body.readableBytes
             if let prefix = client.encoder.chunkPrefix(for: body.readableBytes, allocator: self.allocator) {
                 client.output.writeImmutableBuffer(prefix)
             }
             client.output.writeBuffer(&body)
         case .end(let trailers):
+            if client.sendingBody {
+                // Answered before the whole request arrived (the body went on meanwhile, as in
+                // the engine): neither side can be reused; the rest is read and dropped while
+                // the connection closes.
+                client.sendingBody = false
+                client.closeAfterResponse = true
+                upstream.reusable = false
+            }
             if let end = client.encoder.end(trailers: trailers, allocator: self.allocator) {
                 client.output.writeImmutableBuffer(end)
             }
@@ -1367,10 +1499,20 @@ final class HTTPFastLane: @unchecked Sendable {
             upstream.client = nil
             self.uncountEndpoint(client)
             self.releaseUpstream(upstream)
+            if client.logEntry != nil { self.writeLogEntry(client) }
             client.route = nil
             self.shared.withLockedValue { $0.served += 1 }
             self.exchangeEnded(client)
         }
+    }
+
+    /// Writes the exchange's access log line, once.
+    private func writeLogEntry(_ client: Client) {
+        guard var entry = client.logEntry else { return }
+        client.logEntry = nil
+        entry.upstream = client.endpoint?.description ?? ""
+        client.accessLog?.record(entry)
+        client.accessLog = nil
     }
 
     /// The response is complete (in `output`): the next request, or the close.
@@ -1424,7 +1566,7 @@ final class HTTPFastLane: @unchecked Sendable {
             self.flushClient(client, resume: false)
             return self.closeClient(client)
         }
-        if upstream.reused, !client.replayed {
+        if upstream.reused, client.replayable, !client.replayed {
             client.replayed = true
             client.forceNewConnection = true
             client.attempts = max(0, client.attempts - 1)

@@ -1,4 +1,5 @@
 #if os(Linux)
+import Foundation
 import Glibc
 import Metrics
 import NIOCore
@@ -107,13 +108,26 @@ extension PorticoHTTPEngineTests {
                 #expect(Self.served(engine) == 4)
                 #expect(Self.handedOver(engine) == 0)
 
-                // A body: the engine's, from here on.
-                try await client.send("POST /count HTTP/1.1\r\nHost: app.example\r\nContent-Length: 3\r\n\r\nabc")
+                // A body by Content-Length is the lane's too, pipelined with what follows.
+                try await client.send(
+                    "POST /count HTTP/1.1\r\nHost: app.example\r\nContent-Length: 3\r\n\r\nabc"
+                        + "GET /between HTTP/1.1\r\nHost: app.example\r\n\r\n"
+                )
                 #expect(try await client.readResponse().body == "received 3")
+                #expect(try await client.readResponse().body.hasPrefix("upstream a GET /between\n"))
+                #expect(Self.served(engine) == 6)
+                #expect(Self.handedOver(engine) == 0)
+
+                // A chunked body: the engine's, from here on.
+                try await client.send(
+                    "POST /count HTTP/1.1\r\nHost: app.example\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        + "5\r\nhello\r\n0\r\n\r\n"
+                )
+                #expect(try await client.readResponse().body == "received 5")
                 #expect(Self.handedOver(engine) == 1)
                 try await client.send("GET /after HTTP/1.1\r\nHost: app.example\r\n\r\n")
                 #expect(try await client.readResponse().body.hasPrefix("upstream a GET /after\n"))
-                #expect(Self.served(engine) == 4)
+                #expect(Self.served(engine) == 6)
 
                 // More pipelined requests than the lane buffers (100 x ~4 KB; it reads 256 KiB
                 // at most, 64 KiB while a request is upstream): the rest is read from the socket
@@ -141,7 +155,7 @@ extension PorticoHTTPEngineTests {
                 let bye = try await closing.readResponse()
                 #expect(bye.status == 200 && bye.header("connection") == "close")
                 #expect(try await closing.waitForClose())
-                #expect(Self.served(engine) == 107)
+                #expect(Self.served(engine) == 109)
                 await client.close()
             }
         }
@@ -228,6 +242,148 @@ extension PorticoHTTPEngineTests {
                 try await cut.send("GET / HTTP/1.1\r\nHost: cut.example\r\n\r\n")
                 await #expect(throws: (any Error).self) { _ = try await cut.readResponse() }
                 #expect(Self.handedOver(engine) == 0)
+            }
+        }
+
+        /// Request bodies by Content-Length, answered the same with and without the lane (and by
+        /// the lane itself when it runs): streamed both ways, an early answer from the upstream
+        /// closes the connection, a failed connect is not retried for POST (the body read, the
+        /// connection kept), and the send timeout while the body is incomplete.
+        @Test(arguments: [false, true])
+        func requestBodiesByContentLength(fastLane: Bool) async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            let early = try await ScriptedUpstream.start(
+                "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 5\r\n\r\nnope\n"
+            )
+            defer { Task { try? await early.close() } }
+            let dead = UpstreamEndpoint(host: "127.0.0.1", port: try await TestSupport.deadPort())
+            let configuration = HTTPEngineConfiguration(
+                routes: TestSupport.routes([
+                    ("early.example", "/", HTTPRoute(service: "default/early", pool: "early")),
+                    ("mixed.example", "/", HTTPRoute(service: "default/mixed", pool: "mixed")),
+                    (
+                        nil, "/",
+                        HTTPRoute(service: "default/a", pool: "a", maxBodySize: nil, sendTimeout: .milliseconds(300))
+                    ),
+                ]),
+                pools: [
+                    "a": UpstreamPool(endpoints: [TestSupport.endpoint(upstream)]),
+                    "early": UpstreamPool(endpoints: [
+                        UpstreamEndpoint(host: "127.0.0.1", port: early.localAddress!.port!)
+                    ]),
+                    "mixed": UpstreamPool(endpoints: [dead, TestSupport.endpoint(upstream)]),
+                ]
+            )
+            try await TestSupport.withEngine(configuration, fastLane: fastLane) { engine, ports in
+                // 3 MiB up in pieces, then the next request on the same connection.
+                let client = try await TestSupport.connect(ports[.http])
+                let total = 3 * 1024 * 1024
+                try await client.send("PUT /count HTTP/1.1\r\nHost: x\r\nContent-Length: \(total)\r\n\r\n")
+                let piece = ByteBuffer(repeating: UInt8(ascii: "u"), count: 64 * 1024)
+                for _ in 0..<(total / piece.readableBytes) { try await client.send(piece) }
+                #expect(try await client.readResponse().body == "received \(total)")
+
+                // The first endpoint of the pool is dead: POST is not tried elsewhere (502, and its
+                // body, all here, is read, so the connection stays); PUT is.
+                try await client.send("POST /p HTTP/1.1\r\nHost: mixed.example\r\nContent-Length: 4\r\n\r\nbody")
+                let refused = try await client.readResponse()
+                #expect(refused.status == 502)
+                #expect(refused.header("connection") == nil)
+                try await client.send("GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try await client.readResponse().body.hasPrefix("upstream a GET /after\n"))
+                await client.close()
+
+                // The upstream answers before the body is complete: the answer, then the close
+                // (decided at the answer's end: the body could still have ended meanwhile).
+                let eager = try await TestSupport.connect(ports[.http])
+                try await eager.send("POST / HTTP/1.1\r\nHost: early.example\r\nContent-Length: 100000\r\n\r\nabc")
+                let answered = try await eager.readResponse()
+                #expect(answered.status == 413 && answered.body == "nope\n")
+                #expect(try await eager.waitForClose())
+
+                // Part of the body, then silence: 504 by the send timeout, and the close.
+                let stalled = try await TestSupport.connect(ports[.http])
+                try await stalled.send("POST /count HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789")
+                let timedOut = try await stalled.readResponse()
+                #expect(timedOut.status == 504)
+                #expect(timedOut.body.contains("(proxy-send-timeout)"), "\(timedOut.body)")
+                #expect(try await stalled.waitForClose())
+                if fastLane {
+                    #expect(Self.handedOver(engine) == 0)
+                    #expect(Self.served(engine) == 5)
+                }
+            }
+        }
+
+        /// With an access log configured the lane still serves, and writes the lines the
+        /// engine writes for the same requests: answered, HEAD, 502 after a failed connect, 504,
+        /// and 499 when the client leaves while its request is upstream.
+        @Test func theLaneWritesTheEnginesAccessLogLines() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            let dead = try await TestSupport.deadPort()
+            let engineLines = try await self.accessLogLines(upstream, dead: dead, fastLane: false)
+            let laneLines = try await self.accessLogLines(upstream, dead: dead, fastLane: true)
+            #expect(engineLines.map { $0["status"] } == ["200", "200", "502", "504", "499"])
+            #expect(engineLines.first?["bytes_sent"] != "0")
+            #expect(laneLines == engineLines)
+        }
+
+        /// The access log lines of a fixed sequence of requests, without their time fields.
+        private func accessLogLines(
+            _ upstream: TestUpstream,
+            dead: Int,
+            fastLane: Bool
+        ) async throws -> [[String: String]] {
+            let path = FileManager.default.temporaryDirectory
+                .appendingPathComponent("portico-lane-\(getpid())-\(fastLane).log").path
+            defer { unlink(path) }
+            let log = try AccessLog(path: path, format: .json)
+            var configuration = HTTPEngineConfiguration(
+                routes: TestSupport.routes([
+                    ("dead.example", "/", HTTPRoute(service: "default/dead", pool: "dead")),
+                    (nil, "/", HTTPRoute(service: "default/a", pool: "a", readTimeout: .milliseconds(300))),
+                ]),
+                pools: [
+                    "a": UpstreamPool(endpoints: [TestSupport.endpoint(upstream)]),
+                    "dead": UpstreamPool(endpoints: [UpstreamEndpoint(host: "127.0.0.1", port: dead)]),
+                ]
+            )
+            configuration.accessLog = log
+            var text = ""
+            try await TestSupport.withEngine(configuration, fastLane: fastLane) { engine, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.send("GET /one?x=1 HTTP/1.1\r\nHost: app.example\r\n\r\n")
+                #expect(try await client.readResponse().status == 200)
+                try await client.send("HEAD /two HTTP/1.1\r\nHost: app.example\r\n\r\n")
+                #expect(try await client.readResponse(headRequest: true).status == 200)
+                try await client.send("GET /gone HTTP/1.1\r\nHost: dead.example\r\n\r\n")
+                #expect(try await client.readResponse().status == 502)
+                try await client.send("GET /slow HTTP/1.1\r\nHost: app.example\r\n\r\n")
+                #expect(try await client.readResponse().status == 504)
+                await client.close()
+                let leaving = try await TestSupport.connect(ports[.http])
+                try await leaving.send("GET /slow?leave HTTP/1.1\r\nHost: app.example\r\n\r\n")
+                try await Task.sleep(nanoseconds: 50_000_000)
+                await leaving.close()
+                // Lines are written every 200 ms.
+                for _ in 0..<40 {
+                    text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+                    if text.split(separator: "\n").count >= 5 { break }
+                    try await Task.sleep(nanoseconds: 50_000_000)
+                }
+                if fastLane {
+                    #expect(Self.served(engine) == 4)
+                    #expect(Self.handedOver(engine) == 0)
+                }
+            }
+            log.close()
+            return text.split(separator: "\n").map { line in
+                let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? [:]
+                var fields: [String: String] = [:]
+                for (key, value) in object where key != "time" && key != "duration_ms" { fields[key] = "\(value)" }
+                return fields
             }
         }
 

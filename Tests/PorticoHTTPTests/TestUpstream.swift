@@ -179,7 +179,9 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
         context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
     }
 
-    /// Writes 64 KB chunks, the next one only when the previous reached the kernel.
+    /// Writes 64 KB chunks, the next one only when the previous reached the kernel (from a new
+    /// turn of the loop: a write that completes at once would otherwise recurse, and every
+    /// frame would hold its chunk while a fast reader takes the whole body).
     private func stream(context: ChannelHandlerContext, remaining: Int) {
         if remaining == 0 {
             context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
@@ -189,8 +191,10 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
         let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: size)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         context.writeAndFlush(self.wrapOutboundOut(.body(.byteBuffer(chunk)))).whenSuccess {
-            let (handler, context) = loopBound.value
-            handler.stream(context: context, remaining: remaining - size)
+            context.eventLoop.assumeIsolated().execute {
+                let (handler, context) = loopBound.value
+                handler.stream(context: context, remaining: remaining - size)
+            }
         }
     }
 }
