@@ -6,11 +6,12 @@
 // costs more user CPU per proxied HTTP/1.1 request than nginx spends on the whole request;
 // a loop that reads and writes the sockets itself needs ~2 us (bench/epoll-spike).
 //
-// What the lane serves itself (stage 2): HTTP/1.1 GET and HEAD requests without a body whose
-// fields pass as bytes (HTTP1RequestDecoder.passFieldsRaw: nothing the proxy must change or
-// read), on routes with no per-request policy (no redirect, source ranges, client
-// certificates, rate limits, rewrite, app-root, auth, affinity) to plain HTTP/1.1 pools,
-// with the engine's access log lines. It uses the engine's codec, route table, balancer order and
+// What the lane serves itself (stage 2): HTTP/1.1 requests without a body or with one framed
+// by Content-Length (not CONNECT or TRACE) whose fields pass as bytes
+// (HTTP1RequestDecoder.passFieldsRaw: nothing the proxy must change or read), on routes with
+// no per-request policy (no redirect, source ranges, client certificates, rate limits,
+// rewrite, app-root, auth, affinity) to plain HTTP/1.1 pools, with the engine's access log
+// lines. It uses the engine's codec, route table, balancer order and
 // ejection, metrics and answers (502, 504, 408: the texts of LocalAnswer, written by the same
 // encoder), and retries as the engine does (the next endpoint after a connect failure, once
 // more on a new connection when a reused one fails before answering). Everything else is
@@ -932,8 +933,12 @@ final class HTTPFastLane: @unchecked Sendable {
             return self.handOver(client)  // the engine answers malformed requests
         }
         let facts = decoder.headFacts
-        // (CONNECT and TRACE get the engine's special answers.)
-        guard let fields = decoder.rawFields, head.method != .CONNECT, head.method != .TRACE, facts.hostCount == 1,
+        // (CONNECT and TRACE get the engine's special answers; POST, PUT and PATCH without a
+        // Content-Length go upstream with an empty chunked body from the engine.)
+        let unframed =
+            facts.contentLength == nil && (head.method == .POST || head.method == .PUT || head.method == .PATCH)
+        guard let fields = decoder.rawFields, head.method != .CONNECT, head.method != .TRACE, !unframed,
+            facts.hostCount == 1,
             facts.transferEncodingCount == 0, !facts.conflictingContentLength, !facts.expectsContinue,
             !facts.isUpgrade
         else { return self.handOver(client) }
@@ -1047,11 +1052,9 @@ final class HTTPFastLane: @unchecked Sendable {
     private func sendBody(_ client: Client) {
         while client.sendingBody, let upstream = client.upstream, !upstream.connecting {
             var moved = false
-            // Bounded: what the upstream has not taken stays in the input, and the rest in the
-            // client's socket.
-            while client.sendingBody, upstream.output.readableBytes < Self.inputLimit,
-                let part = try? client.decoder.next(&client.input)
-            {
+            // All the input holds (bounded by the reads: more is read only once the upstream
+            // took everything), so the body's end is never left behind in the decoder.
+            while client.sendingBody, let part = try? client.decoder.next(&client.input) {
                 switch part {
                 case .body(let bytes): upstream.output.writeImmutableBuffer(bytes)
                 case .end: client.sendingBody = false
@@ -1059,11 +1062,14 @@ final class HTTPFastLane: @unchecked Sendable {
                 }
                 moved = true
             }
-            if moved, client.state == .waiting, let route = client.route {
-                // As the engine: the send timeout between parts, then the read timeout (once
-                // the response began, only its reads move the deadline).
-                let timeout = client.sendingBody ? route.sendTimeout : route.readTimeout
-                self.setDeadline(client, in: Self.nanoseconds(timeout))
+            if moved, let route = client.route {
+                // As the engine: each part moves the deadline, the send timeout until the body
+                // ended or the response began, then the read timeout.
+                self.setDeadline(client, in: Self.nanoseconds(self.exchangeTimeout(client, route)))
+            }
+            if client.sendingBody, client.peerClosed {
+                // The client closed before its body ended: it never will (logged as 499).
+                return self.closeClient(client)
             }
             guard self.flushUpstream(upstream) else { return }
             // More from the socket once the upstream took everything.
@@ -1082,6 +1088,12 @@ final class HTTPFastLane: @unchecked Sendable {
                 return self.closeClient(client)
             }
         }
+    }
+
+    /// The engine's timeout for the exchange's next step: the send timeout while the body is
+    /// sent and no response came, else the read timeout.
+    private func exchangeTimeout(_ client: Client, _ route: HTTPRoute) -> TimeAmount {
+        client.sendingBody && client.state == .waiting ? route.sendTimeout : route.readTimeout
     }
 
     /// Reads the rest of the request body from what is buffered, for a local answer; false when
@@ -1313,7 +1325,7 @@ final class HTTPFastLane: @unchecked Sendable {
         if upstream.connecting {
             self.clearDeadline(client)  // the connect timeout runs on the upstream
         } else {
-            self.setDeadline(client, in: Self.nanoseconds(client.sendingBody ? route.sendTimeout : route.readTimeout))
+            self.setDeadline(client, in: Self.nanoseconds(self.exchangeTimeout(client, route)))
             guard self.flushUpstream(upstream) else { return }
             if client.sendingBody { self.sendBody(client) }
         }
@@ -1370,8 +1382,7 @@ final class HTTPFastLane: @unchecked Sendable {
             upstream.connecting = false
             self.health.connectSucceeded(upstream.endpoint)
             if let client = upstream.client, let route = client.route {
-                let timeout = client.sendingBody ? route.sendTimeout : route.readTimeout
-                self.setDeadline(client, in: Self.nanoseconds(timeout))
+                self.setDeadline(client, in: Self.nanoseconds(self.exchangeTimeout(client, route)))
             }
             self.clearDeadline(upstream)
         }
@@ -1424,7 +1435,9 @@ final class HTTPFastLane: @unchecked Sendable {
                 upstream.readable = false
                 upstream.atEnd = true
             }
-            if let route = client.route { self.setDeadline(client, in: Self.nanoseconds(route.readTimeout)) }
+            if let route = client.route {
+                self.setDeadline(client, in: Self.nanoseconds(self.exchangeTimeout(client, route)))
+            }
             self.decodeResponse(upstream, client)
             if !open, upstream.client === client {  // (not finished, or failed, on the way)
                 if let end = upstream.decoder.connectionClosed() {
@@ -1458,6 +1471,10 @@ final class HTTPFastLane: @unchecked Sendable {
         case .head(var head):
             if head.status.code >= 200 || head.status == .switchingProtocols {
                 self.metrics.countRequest(service: client.route?.service ?? "", status: head.status)
+            }
+            if client.sendingBody, let route = client.route {
+                // The response began: the read timeout from here on (the send timeout ran).
+                self.setDeadline(client, in: Self.nanoseconds(route.readTimeout))
             }
             client.state = .responding
             client.logEntry?.status = Int(head.status.code)
