@@ -114,6 +114,13 @@ public final class HTTPEngine: Sendable {
     /// without the fast lane).
     var fastLaneStatistics: [HTTPFastLane.Statistics] { self.fastLanes.map(\.statistics) }
 
+    /// Buffer storage the fast lanes' connections hold between requests (tests).
+    func fastLaneIdleBufferCapacity() async -> Int {
+        var total = 0
+        for lane in self.fastLanes { total += await lane.idleClientBufferCapacity() }
+        return total
+    }
+
     deinit {
         // An engine dropped without `shutdown` (its first `apply` failed) stops its lanes' threads.
         for lane in self.fastLanes { lane.shutdown() }

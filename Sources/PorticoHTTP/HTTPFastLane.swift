@@ -306,11 +306,33 @@ final class HTTPFastLane: @unchecked Sendable {
     @exclusivity(unchecked) private var limits = HTTPLimits()
     private let metrics: LoopMetrics
     private let allocator = ByteBufferAllocator()
+    /// Emptied buffers of connections between requests: an idle keep-alive connection holds no
+    /// buffer (nginx frees its buffers there too), and a busy one takes one from here instead
+    /// of allocating.
+    @exclusivity(unchecked) private var spares: [ByteBuffer] = []
+    private static let spareLimit = 64
+    /// Larger buffers (a burst, a long download) are freed rather than kept.
+    private static let spareCapacity = 65_536
 
     /// Connections the lane holds now.
     var openClients: Int { self.shared.withLockedValue { $0.clients } }
 
     var statistics: Statistics { self.shared.withLockedValue { $0 } }
+
+    /// Buffer storage held by the lane's connections that wait between requests (for tests:
+    /// none, their buffers go back to the spares).
+    func idleClientBufferCapacity() async -> Int {
+        await withCheckedContinuation { continuation in
+            let accepted = self.execute { [self] in
+                var total = 0
+                for case let client? in self.clients where client.state == .idle {
+                    total += client.input.capacity + client.output.capacity
+                }
+                continuation.resume(returning: total)
+            }
+            if !accepted { continuation.resume(returning: 0) }
+        }
+    }
 
     init(core: EngineCore, handoff: @escaping Handoff) throws {
         self.core = core
@@ -870,6 +892,7 @@ final class HTTPFastLane: @unchecked Sendable {
         // While busy, pipelined bytes are buffered up to a bound, the rest waits in the socket.
         let limit = client.isBusy || client.state == .closing ? Self.inputLimit : Self.inputLimit * 4
         guard client.input.readableBytes < limit else { return }
+        self.provide(&client.input)
         var drained = false
         let open = Self.readAll(
             client.descriptor,
@@ -1010,6 +1033,8 @@ final class HTTPFastLane: @unchecked Sendable {
         client.encoder = HTTP1Encoder()
         self.clearDeadline(client)
         self.connectNext(client)
+        // The request was read whole: its buffer serves other reads meanwhile.
+        if !client.sendingBody, self.clients[Int(client.descriptor)] === client { self.park(&client.input) }
     }
 
     /// The lane's state for `route`'s pool, when the lane can send requests there: a plain
@@ -1074,6 +1099,7 @@ final class HTTPFastLane: @unchecked Sendable {
             guard self.flushUpstream(upstream) else { return }
             // More from the socket once the upstream took everything.
             guard client.sendingBody, client.readable, upstream.output.readableBytes == 0 else { return }
+            self.provide(&client.input)
             var drained = false
             let open = Self.readAll(
                 client.descriptor,
@@ -1104,6 +1130,30 @@ final class HTTPFastLane: @unchecked Sendable {
             if case .end = part { client.sendingBody = false }
         }
         return !client.sendingBody
+    }
+
+    // MARK: Spare buffers
+
+    /// Gives `buffer` a spare's storage when it has none (it is about to be read into).
+    private func provide(_ buffer: inout ByteBuffer) {
+        if buffer.capacity == 0, let spare = self.spares.popLast() { buffer = spare }
+    }
+
+    /// Takes an empty buffer's storage back into the spares (or frees it).
+    private func park(_ buffer: inout ByteBuffer) {
+        guard buffer.capacity > 0, buffer.readableBytes == 0 else { return }
+        if buffer.capacity <= Self.spareCapacity, self.spares.count < Self.spareLimit {
+            buffer.clear()
+            self.spares.append(buffer)
+        }
+        buffer = ByteBuffer()
+    }
+
+    /// A connection between requests keeps no buffer.
+    private func parkBuffers(_ client: Client) {
+        guard client.state == .idle else { return }
+        self.park(&client.input)
+        self.park(&client.output)
     }
 
     /// Gives the connection to the engine with the bytes not answered yet. Waits for the
@@ -1163,6 +1213,8 @@ final class HTTPFastLane: @unchecked Sendable {
         case .responding, .waiting:
             // Room again: read on from the upstream (unless called from that loop).
             if resume, let upstream = client.upstream, upstream.readable { self.readUpstream(upstream) }
+        case .idle:
+            self.parkBuffers(client)
         default:
             break
         }
@@ -1223,6 +1275,7 @@ final class HTTPFastLane: @unchecked Sendable {
         headers.add(name: "content-length", value: String(message.utf8.count))
         if close { headers.add(name: "connection", value: "close") }
         var encoder = HTTP1Encoder()
+        self.provide(&client.output)
         encoder.writeResponseHead(
             HTTPResponseHead(version: .http1_1, status: status, headers: headers),
             answeringHEAD: client.answeringHEAD,
@@ -1321,6 +1374,7 @@ final class HTTPFastLane: @unchecked Sendable {
         upstream.client = client
         upstream.reusable = false
         upstream.decoder.answeringHEAD = client.answeringHEAD
+        self.provide(&upstream.output)
         upstream.output.writeImmutableBuffer(client.upstreamRequest)
         if upstream.connecting {
             self.clearDeadline(client)  // the connect timeout runs on the upstream
@@ -1421,6 +1475,7 @@ final class HTTPFastLane: @unchecked Sendable {
         // A loop, not recursion through flushClient: a long download on sockets that keep
         // taking data would otherwise grow the stack with every round.
         while upstream.readable, upstream.client === client, client.output.readableBytes < Self.outputLimit {
+            self.provide(&upstream.input)
             var drained = false
             let open = Self.readAll(
                 upstream.descriptor,
@@ -1483,6 +1538,7 @@ final class HTTPFastLane: @unchecked Sendable {
                 ?? head.headers.removeHopByHopFromResponse(keepUpgrade: false, version: head.version)
             upstream.reusable = keepAlive && head.status != .switchingProtocols
             if client.closeAfterResponse { head.headers.add(name: "connection", value: "close") }
+            self.provide(&client.output)
             if let raw = upstream.decoder.rawFields {
                 client.encoder.writeResponseHead(
                     head,
@@ -1565,7 +1621,8 @@ final class HTTPFastLane: @unchecked Sendable {
         }
         upstream.idle.connections.append(upstream)
         self.setDeadline(upstream, in: Self.nanoseconds(limits.upstreamIdleTimeout))
-        upstream.input.clear()
+        self.park(&upstream.input)
+        self.park(&upstream.output)
     }
 
     /// The upstream connection failed or closed before its response ended (`failure`: the

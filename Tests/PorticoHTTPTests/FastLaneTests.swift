@@ -107,6 +107,8 @@ extension PorticoHTTPEngineTests {
                 #expect(download.bodyLength == 8_388_608)
                 #expect(Self.served(engine) == 4)
                 #expect(Self.handedOver(engine) == 0)
+                // Between requests the connection holds no buffer (idle keep-alive memory).
+                #expect(await engine.fastLaneIdleBufferCapacity() == 0)
 
                 // A body by Content-Length is the lane's too, pipelined with what follows.
                 try await client.send(
