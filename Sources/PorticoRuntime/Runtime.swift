@@ -29,9 +29,9 @@ public struct RuntimeOptions: Sendable {
     public var virtualIPNode: VirtualIPNode?
     /// Unicast VRRP peers (networks without multicast); empty for multicast.
     public var vrrpPeers: [String] = []
-    /// Plain-HTTP listeners are accepted by the HTTP fast lane (experimental; see
+    /// Plain-HTTP listeners are served by the HTTP fast lane (Linux; see
     /// ``HTTPEngine/init(group:logger:metricsFactory:fastLane:)``).
-    public var fastLane = false
+    public var fastLane = true
 
     public init(
         paths: [String],
@@ -44,7 +44,7 @@ public struct RuntimeOptions: Sendable {
         accessLog: AccessLog? = nil,
         virtualIPNode: VirtualIPNode? = nil,
         vrrpPeers: [String] = [],
-        fastLane: Bool = false
+        fastLane: Bool = true
     ) {
         self.paths = paths
         self.stateDirectory = stateDirectory

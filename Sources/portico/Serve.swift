@@ -35,12 +35,13 @@ struct Serve: AsyncParsableCommand {
     var accessLogFormat: String = "json"
 
     @Flag(
+        inversion: .prefixedNo,
         help: """
-            Experimental: plain-HTTP listeners accept on Portico's own epoll loop (the fast lane, \
-            docs/architecture.md); connections are then served as without it.
+            Plain-HTTP listeners are served from Portico's own epoll loop (the fast lane, Linux, \
+            docs/architecture.md); --no-fast-lane serves them through the NIO engine alone.
             """
     )
-    var fastLane = false
+    var fastLane = true
 
     func validate() throws {
         guard adminAddress != nil else { throw ValidationError("--admin must be ADDRESS:PORT, e.g. 127.0.0.1:9090") }

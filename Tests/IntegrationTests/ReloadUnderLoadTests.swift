@@ -4,8 +4,8 @@ import Testing
 
 /// Reloads while requests flow: none may fail (issue 3, item 8).
 @Suite(.serialized) struct ReloadUnderLoadTests {
-    /// Also with `--fast-lane` (plain HTTP accepted on Portico's own epoll loop, then handed to
-    /// the engine with the bytes read so far).
+    /// With the fast lane (the default: plain HTTP served from Portico's own epoll loop) and
+    /// with `--no-fast-lane` (the NIO engine alone).
     @Test(arguments: [false, true])
     func reloadsDropNoRequest(fastLane: Bool) async throws {
         let upstream = try await TestUpstream(name: "app")
@@ -14,9 +14,12 @@ import Testing
         let certificate = try makeCertificate(names: ["app.example.test"])
         let files = ServeTests.manifests(http: http, https: https, upstream: upstream.port, certificate: certificate)
         let directory = try ManifestDirectory(files)
-        let serve = try ServeProcess(arguments: [directory.path] + (fastLane ? ["--fast-lane"] : []), adminPort: admin)
+        let serve = try ServeProcess(
+            arguments: [directory.path] + (fastLane ? [] : ["--no-fast-lane"]),
+            adminPort: admin
+        )
         try serve.waitUntilReady()
-        // With the flag, the plain listener is the lane's: its thread is there.
+        // With the lane, the plain listener is the lane's: its thread is there.
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(serve.process.pid)/task")) ?? []
         let names = tasks.compactMap {
             try? String(contentsOfFile: "/proc/\(serve.process.pid)/task/\($0)/comm", encoding: .utf8)
