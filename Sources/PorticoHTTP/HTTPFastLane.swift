@@ -311,8 +311,9 @@ final class HTTPFastLane: @unchecked Sendable {
     /// of allocating.
     @exclusivity(unchecked) private var spares: [ByteBuffer] = []
     private static let spareLimit = 64
-    /// Larger buffers (a burst, a long download) are freed rather than kept.
-    private static let spareCapacity = 65_536
+    /// Larger buffers (a burst, a long download) are freed rather than kept: at most 2 MiB of
+    /// spares per lane.
+    private static let spareCapacity = 32_768
 
     /// Connections the lane holds now.
     var openClients: Int { self.shared.withLockedValue { $0.clients } }
@@ -326,7 +327,7 @@ final class HTTPFastLane: @unchecked Sendable {
             let accepted = self.execute { [self] in
                 var total = 0
                 for case let client? in self.clients where client.state == .idle {
-                    total += client.input.capacity + client.output.capacity
+                    total += client.input.capacity + client.output.capacity + client.upstreamRequest.capacity
                 }
                 continuation.resume(returning: total)
             }
@@ -925,7 +926,9 @@ final class HTTPFastLane: @unchecked Sendable {
     /// connection goes to the engine with the bytes.
     private func serveNext(_ client: Client) {
         guard client.input.readableBytes > 0 else {
-            if client.peerClosed { self.closeClient(client) }
+            if client.peerClosed { return self.closeClient(client) }
+            // (A read that found nothing, e.g. a late edge: the buffer it took goes back.)
+            if client.state == .idle || client.state == .new { self.park(&client.input) }
             return
         }
         if self.draining { return self.closeClient(client) }
@@ -1011,6 +1014,7 @@ final class HTTPFastLane: @unchecked Sendable {
         var request = client.upstreamRequest
         client.upstreamRequest = ByteBuffer()
         request.clear()
+        self.provide(&request)
         HTTP1Encoder.writeRequestLine(head, into: &request)
         request.writeImmutableBuffer(fields)
         // ForwardingContext.append's lines, the connection's constant ones made once.
@@ -1154,6 +1158,8 @@ final class HTTPFastLane: @unchecked Sendable {
         guard client.state == .idle else { return }
         self.park(&client.input)
         self.park(&client.output)
+        client.upstreamRequest.clear()  // (kept for retries until the exchange ended)
+        self.park(&client.upstreamRequest)
     }
 
     /// Gives the connection to the engine with the bytes not answered yet. Waits for the
