@@ -829,6 +829,22 @@ final class HTTPFastLane: @unchecked Sendable {
         return true
     }
 
+    /// ``readAll`` into `buffer` (given a spare's storage when it has none); `readable` is
+    /// cleared once the edge is used up. False at the end of the stream or on an error.
+    private func receive(
+        _ descriptor: CInt,
+        into buffer: inout ByteBuffer,
+        limit: Int,
+        hangup: Bool,
+        readable: inout Bool
+    ) -> Bool {
+        self.provide(&buffer)
+        var drained = false
+        let open = Self.readAll(descriptor, into: &buffer, limit: limit, hangup: hangup, drained: &drained)
+        if drained { readable = false }
+        return open
+    }
+
     /// Writes what `output` holds; false when the connection failed.
     private static func flush(_ descriptor: CInt, _ output: inout ByteBuffer) -> Bool {
         while output.readableBytes > 0 {
@@ -893,16 +909,13 @@ final class HTTPFastLane: @unchecked Sendable {
         // While busy, pipelined bytes are buffered up to a bound, the rest waits in the socket.
         let limit = client.isBusy || client.state == .closing ? Self.inputLimit : Self.inputLimit * 4
         guard client.input.readableBytes < limit else { return }
-        self.provide(&client.input)
-        var drained = false
-        let open = Self.readAll(
+        let open = self.receive(
             client.descriptor,
             into: &client.input,
             limit: limit,
             hangup: client.hangup,
-            drained: &drained
+            readable: &client.readable
         )
-        if drained { client.readable = false }
         if !open {
             // The client is gone (or closed its side: nothing more will be asked).
             client.peerClosed = true
@@ -1103,16 +1116,13 @@ final class HTTPFastLane: @unchecked Sendable {
             guard self.flushUpstream(upstream) else { return }
             // More from the socket once the upstream took everything.
             guard client.sendingBody, client.readable, upstream.output.readableBytes == 0 else { return }
-            self.provide(&client.input)
-            var drained = false
-            let open = Self.readAll(
+            let open = self.receive(
                 client.descriptor,
                 into: &client.input,
                 limit: Self.inputLimit,
                 hangup: client.hangup,
-                drained: &drained
+                readable: &client.readable
             )
-            if drained { client.readable = false }
             if !open {
                 client.peerClosed = true
                 return self.closeClient(client)
@@ -1481,16 +1491,13 @@ final class HTTPFastLane: @unchecked Sendable {
         // A loop, not recursion through flushClient: a long download on sockets that keep
         // taking data would otherwise grow the stack with every round.
         while upstream.readable, upstream.client === client, client.output.readableBytes < Self.outputLimit {
-            self.provide(&upstream.input)
-            var drained = false
-            let open = Self.readAll(
+            let open = self.receive(
                 upstream.descriptor,
                 into: &upstream.input,
                 limit: Self.outputLimit,
                 hangup: upstream.hangup,
-                drained: &drained
+                readable: &upstream.readable
             )
-            if drained { upstream.readable = false }
             if !open {
                 // The end of the stream: the connection cannot carry another request.
                 upstream.readable = false

@@ -573,7 +573,8 @@ extension PorticoHTTPEngineTests {
                 #expect(await Self.laneThreads(becomes: before + Self.lanes))
                 withExtendedLifetime(engine) {}
             }
-            #expect(Self.threadNames().filter { $0 == "portico-fast" }.count == before)
+            // (The last reference may go a moment later, from the task that ran `apply`.)
+            #expect(await Self.laneThreads(becomes: before))
 
             let core = EngineCore(
                 logger: TestSupport.logger,
