@@ -1,6 +1,7 @@
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
 
 /// One line per request (off unless configured): JSON or logfmt, to standard output or a file.
 ///
@@ -170,5 +171,22 @@ struct AccessLogEntry {
             }
         }
         return result + "\""
+    }
+}
+
+extension AccessLogEntry {
+    /// The line of a request that starts now; status, bytes, service and upstream are filled
+    /// in as the exchange goes (the engine's and the fast lane's lines are the same).
+    init(starting head: HTTPRequestHead, host: String?, client: String, http2: Bool = false) {
+        self.init(
+            started: .now(),
+            time: Date(),
+            client: client,
+            method: head.method.rawValue,
+            uri: head.uri,
+            host: host ?? "",
+            httpVersion: http2 ? "HTTP/2" : "HTTP/\(head.version.major).\(head.version.minor)",
+            service: ""
+        )
     }
 }

@@ -23,7 +23,6 @@
 // cannot take more (backpressure) and acted on when it can.
 
 import CPorticoEpoll
-import Foundation
 import Glibc
 import Logging
 import Metrics
@@ -1011,16 +1010,8 @@ final class HTTPFastLane: @unchecked Sendable {
         client.endpoint = nil
         client.accessLog = state.accessLog
         if state.accessLog != nil {
-            client.logEntry = AccessLogEntry(
-                started: .now(),
-                time: Date(),
-                client: client.clientAddress,
-                method: head.method.rawValue,
-                uri: head.uri,
-                host: facts.host ?? "",
-                httpVersion: "HTTP/\(head.version.major).\(head.version.minor)",
-                service: route.service
-            )
+            client.logEntry = AccessLogEntry(starting: head, host: facts.host, client: client.clientAddress)
+            client.logEntry?.service = route.service
         }
         // As HTTP1Encoder writes a bodiless request with its fields as bytes, the proxy's
         // forwarding fields after the client's.

@@ -560,14 +560,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.accessLog = state.accessLog
         if state.accessLog != nil {
             self.logEntry = AccessLogEntry(
-                started: .now(),
-                time: Date(),
+                starting: incoming,
+                host: facts.host,
                 client: self.forwarding.clientAddress,
-                method: incoming.method.rawValue,
-                uri: incoming.uri,
-                host: facts.host ?? "",
-                httpVersion: self.isHTTP2Stream ? "HTTP/2" : "HTTP/\(incoming.version.major).\(incoming.version.minor)",
-                service: ""
+                http2: self.isHTTP2Stream
             )
         }
         guard let route = state.routes.lookup(host: facts.host.map { Substring($0) }, path: Substring(incoming.uri))
