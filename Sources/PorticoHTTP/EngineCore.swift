@@ -25,8 +25,11 @@ final class EngineState: Sendable {
 
     /// `serverTLS` makes the server TLS configuration of this engine (certificate by SNI,
     /// ALPN) from an initial certificate; authorities derive their contexts from it.
+    /// `previous`: the generation this one replaces (its lane TLS contexts are kept for the
+    /// same certificates, so sessions and tickets outlive a reload).
     init(
         _ configuration: HTTPEngineConfiguration,
+        previous: EngineState? = nil,
         serverTLS: (CertificateStore.Entry) -> TLSConfiguration = { _ in .makeClientConfiguration() }
     ) throws {
         self.routes = configuration.routes
@@ -41,7 +44,7 @@ final class EngineState: Sendable {
         self.proxyProtocolPeers = proxyProtocolPeers
         let needsTLS = configuration.listeners.contains { $0.kind == .https }
         if needsTLS || !configuration.certificates.isEmpty || configuration.defaultCertificate != nil {
-            self.certificates = try CertificateStore(configuration)
+            self.certificates = try CertificateStore(configuration, previous: previous?.certificates)
         } else {
             self.certificates = nil
         }
@@ -127,6 +130,7 @@ final class EngineCore: Sendable {
     let logger: Logger
     let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
     let openConnections: Meter
+    let handshakes: HandshakeCounters
     /// Per-client counters of the routes' rate limits; they outlive reloads.
     let rateLimiter = RateLimiter()
     /// Active health checks of the pools that ask for them.
@@ -142,6 +146,7 @@ final class EngineCore: Sendable {
         self.stateBox = NIOLockedValueBox(state)
         self.upstreamPools = UpstreamPoolRegistry(metricsFactory: metricsFactory)
         self.openConnections = Meter(label: MetricNames.openConnections, dimensions: [], factory: metricsFactory)
+        self.handshakes = HandshakeCounters(factory: metricsFactory)
     }
 
     /// The current generation (one uncontended lock per request).
@@ -159,17 +164,39 @@ final class CertificateStore: Sendable {
     struct Entry: Sendable {
         let chain: [NIOSSLCertificateSource]
         let key: NIOSSLPrivateKeySource
+        #if os(Linux)
+        /// The same certificate for the fast lane's TLS (nil when BoringSSL refused it: those
+        /// handshakes stay on NIO).
+        let lane: LaneTLSContext?
+        #endif
     }
 
     let names: ServerNameMap<Entry>
     let fallback: Entry
+    #if os(Linux)
+    /// The fast lane's contexts by certificate and key PEM (kept across reloads).
+    private let laneContexts: [String: LaneTLSContext]
+    #endif
 
-    init(_ configuration: HTTPEngineConfiguration) throws {
+    init(_ configuration: HTTPEngineConfiguration, previous: CertificateStore? = nil) throws {
+        #if os(Linux)
+        var laneContexts: [String: LaneTLSContext] = [:]
+        #endif
         func load(_ certificate: TLSCertificate) throws -> Entry {
             let chain = try NIOSSLCertificate.fromPEMBytes(Array(certificate.certificateChainPEM.utf8))
             guard !chain.isEmpty else { throw HTTPEngineError.invalidCertificate(certificate.serverNames) }
             let key = try NIOSSLPrivateKey(bytes: Array(certificate.privateKeyPEM.utf8), format: .pem)
+            #if os(Linux)
+            // (A certificate BoringSSL refuses here, NIOSSL accepted: its handshakes stay NIO's.)
+            let pem = certificate.certificateChainPEM + certificate.privateKeyPEM
+            let lane =
+                laneContexts[pem] ?? previous?.laneContexts[pem]
+                ?? (try? LaneTLSContext(chainPEM: certificate.certificateChainPEM, keyPEM: certificate.privateKeyPEM))
+            laneContexts[pem] = lane
+            return Entry(chain: chain.map { .certificate($0) }, key: .privateKey(key), lane: lane)
+            #else
             return Entry(chain: chain.map { .certificate($0) }, key: .privateKey(key))
+            #endif
         }
         var names = ServerNameMap<Entry>()
         for certificate in configuration.certificates {
@@ -185,6 +212,9 @@ final class CertificateStore: Sendable {
             self.fallback = try load(SelfSignedCertificate.processWide())
         }
         self.names = names
+        #if os(Linux)
+        self.laneContexts = laneContexts
+        #endif
     }
 
     func select(serverName: String?) -> Entry {

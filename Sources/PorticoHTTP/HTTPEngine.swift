@@ -31,6 +31,7 @@ import NIOHTTP1
 import NIOHTTP2
 import NIOPosix
 import NIOSSL
+import NIOTLS
 
 /// The ingress data plane: HTTP/1.1 and TLS listeners proxying to upstream pools by route.
 ///
@@ -40,7 +41,8 @@ public final class HTTPEngine: Sendable {
     private let group: any EventLoopGroup
     private let core: EngineCore
     private let listeners = NIOLockedValueBox<[HTTPListener: BoundListener]>([:])
-    private let sslContexts = NIOLockedValueBox<NIOSSLContext?>(nil)
+    /// The TLS listeners' context (made once) and whether its ALPN offers `h2`.
+    private let sslContexts = NIOLockedValueBox<(context: NIOSSLContext, http2: Bool)?>(nil)
     #if os(Linux)
     /// Own the plain-HTTP listeners when the fast lane is on (HTTPFastLane.swift): one lane
     /// per event loop of the group, each with its own socket on the port (SO_REUSEPORT).
@@ -94,8 +96,15 @@ public final class HTTPEngine: Sendable {
             do {
                 for _ in 0..<count {
                     lanes.append(
-                        try HTTPFastLane(core: core) { descriptor, listener, bytes in
-                            Self.adopt(descriptor, listener: listener, bytes: bytes, core: core, group: group)
+                        try HTTPFastLane(core: core) { descriptor, listener, bytes, origin in
+                            Self.adopt(
+                                descriptor,
+                                listener: listener,
+                                bytes: bytes,
+                                origin: origin,
+                                core: core,
+                                group: group
+                            )
                         }
                     )
                 }
@@ -157,7 +166,7 @@ public final class HTTPEngine: Sendable {
     public func apply(_ configuration: HTTPEngineConfiguration) async throws {
         let core = self.core
         let http2 = configuration.enableHTTP2
-        let state = try EngineState(configuration) { initial in
+        let state = try EngineState(configuration, previous: core.state) { initial in
             Self.serverTLSConfiguration(initial: initial, http2: http2, core: core)
         }
         let wanted = Set(configuration.listeners)
@@ -165,7 +174,8 @@ public final class HTTPEngine: Sendable {
 
         var sslContext = self.sslContexts.withLockedValue { $0 }
         if sslContext == nil, wanted.contains(where: { $0.kind == .https }), let store = state.certificates {
-            sslContext = try self.makeSSLContext(initial: store.fallback, http2: configuration.enableHTTP2)
+            let context = try self.makeSSLContext(initial: store.fallback, http2: configuration.enableHTTP2)
+            sslContext = (context, configuration.enableHTTP2)
             self.sslContexts.withLockedValue { $0 = sslContext }
         }
 
@@ -303,16 +313,21 @@ public final class HTTPEngine: Sendable {
         }
     }
 
-    private func bind(_ listener: HTTPListener, sslContext: NIOSSLContext?) async throws -> BoundListener {
+    private func bind(
+        _ listener: HTTPListener,
+        sslContext: (context: NIOSSLContext, http2: Bool)?
+    ) async throws -> BoundListener {
         #if os(Linux)
-        if listener.kind == .http, let first = self.fastLanes.first {
+        let tls = sslContext.map { HTTPFastLane.TLSServer(context: $0.context, http2: $0.http2) }
+        if let first = self.fastLanes.first, listener.kind == .http || tls != nil {
+            let tls = listener.kind == .https ? tls : nil
             // The first lane's socket fixes the port (port 0 picks one); the others join it.
             let reusePort = self.fastLanes.count > 1
-            var bound = [(first, try first.listen(listener, reusePort: reusePort))]
+            var bound = [(first, try first.listen(listener, reusePort: reusePort, tls: tls))]
             do {
                 for lane in self.fastLanes.dropFirst() {
                     let port = bound[0].1.localAddress.port ?? listener.port
-                    bound.append((lane, try lane.listen(listener, port: port, reusePort: true)))
+                    bound.append((lane, try lane.listen(listener, port: port, reusePort: true, tls: tls)))
                 }
             } catch {
                 for (lane, socket) in bound { await lane.stopListening(socket) }
@@ -321,7 +336,7 @@ public final class HTTPEngine: Sendable {
             return .fastLane(bound)
         }
         #endif
-        return .channel(try await self.bindChannel(listener, sslContext: sslContext))
+        return .channel(try await self.bindChannel(listener, sslContext: sslContext?.context))
     }
 
     private func bindChannel(_ listener: HTTPListener, sslContext: NIOSSLContext?) async throws -> any Channel {
@@ -360,11 +375,13 @@ public final class HTTPEngine: Sendable {
 
     #if os(Linux)
     /// Makes a NIO channel of a connection the fast lane accepted (and maybe read from): the
-    /// same pipeline as a connection accepted by a plain listener, the bytes read so far first.
+    /// same pipeline as a connection accepted by the listener, the bytes read so far first; or
+    /// of the engine's end of a socket pair that carries a lane TLS connection's bytes.
     private static func adopt(
         _ descriptor: CInt,
         listener: HTTPListener,
         bytes: ByteBuffer,
+        origin: HTTPFastLane.Origin,
         core: EngineCore,
         group: any EventLoopGroup
     ) {
@@ -381,13 +398,19 @@ public final class HTTPEngine: Sendable {
                         return channel.eventLoop.makeFailedFuture(error)
                     }
                 }
-                return Self.initializeDownstream(
-                    channel,
-                    core: core,
-                    kind: .http,
-                    proxyProtocolPeers: core.state.proxyProtocolPeers[listener] ?? listener.acceptProxyProtocolFrom,
-                    sslContext: nil
-                )
+                switch origin {
+                case .accepted(let tls):
+                    return Self.initializeDownstream(
+                        channel,
+                        core: core,
+                        kind: tls == nil ? .http : .https,
+                        proxyProtocolPeers: core.state.proxyProtocolPeers[listener]
+                            ?? listener.acceptProxyProtocolFrom,
+                        sslContext: tls?.context
+                    )
+                case .decrypted(let client, let localPort):
+                    return Self.initializeDecrypted(channel, core: core, client: client, localPort: localPort)
+                }
             }
             .withConnectedSocket(descriptor)
             .whenComplete { result in
@@ -400,7 +423,39 @@ public final class HTTPEngine: Sendable {
                 }
             }
     }
+
+    /// A lane TLS connection's decrypted bytes, as an HTTP/1.1 connection over TLS from
+    /// `client` to `localPort` (the socket pair's own addresses say nothing).
+    private static func initializeDecrypted(
+        _ channel: any Channel,
+        core: EngineCore,
+        client: SocketAddress?,
+        localPort: Int?
+    ) -> EventLoopFuture<Void> {
+        Self.track(channel, core: core)
+        return channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(
+                ProxyHandler(
+                    core: core,
+                    isTLS: true,
+                    carried: CarriedClientAddress(client, eventLoop: channel.eventLoop),
+                    localPort: localPort
+                )
+            )
+        }
+    }
     #endif
+
+    /// Counts `channel` among the open connections until it closes.
+    private static func track(_ channel: any Channel, core: EngineCore) {
+        let key = ObjectIdentifier(channel)
+        core.connections.withLockedValue { $0[key] = channel }
+        core.openConnections.increment()
+        channel.closeFuture.whenComplete { _ in
+            core.connections.withLockedValue { $0[key] = nil }
+            core.openConnections.decrement()
+        }
+    }
 
     private static func initializeDownstream(
         _ channel: any Channel,
@@ -409,13 +464,7 @@ public final class HTTPEngine: Sendable {
         proxyProtocolPeers: [IPAddressRange],
         sslContext: NIOSSLContext?
     ) -> EventLoopFuture<Void> {
-        let key = ObjectIdentifier(channel)
-        core.connections.withLockedValue { $0[key] = channel }
-        core.openConnections.increment()
-        channel.closeFuture.whenComplete { _ in
-            core.connections.withLockedValue { $0[key] = nil }
-            core.openConnections.decrement()
-        }
+        Self.track(channel, core: core)
         // A trusted peer's PROXY header is read (and removed) before anything else, TLS included.
         let carried: CarriedClientAddress?
         if !proxyProtocolPeers.isEmpty, let peer = IPAddressRange.bytes(of: channel.remoteAddress),
@@ -458,6 +507,7 @@ public final class HTTPEngine: Sendable {
                 )
                 tlsFacts = facts
             }
+            try channel.pipeline.syncOperations.addHandler(HandshakeCounter(core.handshakes))
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }
@@ -531,6 +581,36 @@ public final class HTTPEngine: Sendable {
                 switchToHTTP2: switchToHTTP2
             )
         )
+    }
+}
+
+/// Counts the connection's TLS handshake (`portico_http_tls_handshakes_total`) as it ends,
+/// then leaves the pipeline.
+private final class HandshakeCounter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+
+    private let counters: HandshakeCounters
+
+    init(_ counters: HandshakeCounters) {
+        self.counters = counters
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // (Counted before the connection goes on; passed on before leaving, as a removed
+        // context forwards nothing.)
+        let completed: Bool
+        if case .handshakeCompleted? = event as? TLSUserEvent { completed = true } else { completed = false }
+        if completed { self.counters.count(succeeded: true) }
+        context.fireUserInboundEventTriggered(event)
+        if completed { context.pipeline.syncOperations.removeHandler(context: context, promise: nil) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.fireErrorCaught(error)
+        if error is NIOSSLError || error is BoringSSLError {
+            self.counters.count(succeeded: false)
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
     }
 }
 

@@ -29,24 +29,46 @@ import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// An epoll loop on its own thread that owns plain-HTTP listening sockets and serves the
 /// common requests of their connections.
 final class HTTPFastLane: @unchecked Sendable {
     /// A connection the lane does not serve (any more): its descriptor and the bytes read from
     /// it and not answered now belong to the callee. Called on the lane's thread.
-    typealias Handoff = @Sendable (_ descriptor: CInt, _ listener: HTTPListener, _ bytes: ByteBuffer) -> Void
+    typealias Handoff =
+        @Sendable (_ descriptor: CInt, _ listener: HTTPListener, _ bytes: ByteBuffer, _ origin: Origin)
+        -> Void
+
+    /// What a handed-over descriptor is.
+    enum Origin: Sendable {
+        /// The connection as accepted (with the bytes read from it, in plain HTTP): TLS, when
+        /// the listener's, begins at its first byte (the lane only peeked at it).
+        case accepted(TLSServer?)
+        /// One end of a socket pair: the lane keeps the client's TLS connection and relays its
+        /// decrypted bytes (an HTTP/1.1 connection from `client` to the listener's `localPort`).
+        case decrypted(client: SocketAddress?, localPort: Int?)
+    }
+
+    /// A TLS listener's settings: the engine's context (for the connections handed over as
+    /// accepted) and whether it offers HTTP/2 (a client that offers `h2` goes to the engine).
+    struct TLSServer: Sendable {
+        let context: NIOSSLContext
+        let http2: Bool
+    }
 
     /// A listening socket owned by the lane.
     final class Listener: Sendable {
         let descriptor: CInt
         let listener: HTTPListener
         let localAddress: SocketAddress
+        let tls: TLSServer?
 
-        fileprivate init(descriptor: CInt, listener: HTTPListener, localAddress: SocketAddress) {
+        fileprivate init(descriptor: CInt, listener: HTTPListener, localAddress: SocketAddress, tls: TLSServer?) {
             self.descriptor = descriptor
             self.listener = listener
             self.localAddress = localAddress
+            self.tls = tls
         }
     }
 
@@ -55,6 +77,7 @@ final class HTTPFastLane: @unchecked Sendable {
         case listener = 1
         case client = 2
         case upstream = 3
+        case relay = 4
     }
 
     /// What other threads share with the loop, under one lock.
@@ -142,6 +165,12 @@ final class HTTPFastLane: @unchecked Sendable {
             case closing
             /// Write side shut; reading what the client still sends until it closes.
             case lingering
+            /// TLS listener: waiting for the whole ClientHello (peeked at, not read).
+            case hello
+            /// The lane's TLS handshake is in progress.
+            case handshaking
+            /// Handed over after TLS: its decrypted bytes go through ``relay`` to the engine.
+            case relaying
         }
 
         let descriptor: CInt
@@ -195,6 +224,16 @@ final class HTTPFastLane: @unchecked Sendable {
         @exclusivity(unchecked) var logEntry: AccessLogEntry?
         @exclusivity(unchecked) var accessLog: AccessLog?
 
+        // TLS (a TLS listener's connections).
+        /// The listener's TLS settings, until the ClientHello decided who terminates TLS.
+        @exclusivity(unchecked) var tlsServer: TLSServer?
+        /// The lane's TLS connection, once the lane took the handshake.
+        @exclusivity(unchecked) var tls: LaneTLSConnection?
+        /// The socket pair end to the engine, while ``State/relaying``.
+        @exclusivity(unchecked) var relay: Relay?
+        /// Counted among the open connections (a relayed client is the engine's to count).
+        @exclusivity(unchecked) var counted = true
+
         init(
             descriptor: CInt,
             generation: UInt32,
@@ -227,6 +266,28 @@ final class HTTPFastLane: @unchecked Sendable {
             case .waiting, .responding: return true
             default: return false
             }
+        }
+    }
+
+    /// The lane's end of a socket pair whose other end the engine serves as the HTTP/1.1
+    /// connection of a client whose TLS the lane terminates (``Client/State/relaying``).
+    final class Relay {
+        let descriptor: CInt
+        let generation: UInt32
+        let client: Client
+        @exclusivity(unchecked) var readable = false
+        @exclusivity(unchecked) var hangup = false
+        /// The engine closed its end (after the last byte was read).
+        @exclusivity(unchecked) var atEnd = false
+        /// The engine takes no more bytes (its end is closed): the client's are dropped.
+        @exclusivity(unchecked) var engineStopped = false
+        /// The client's half-close was passed on (SHUT_WR).
+        @exclusivity(unchecked) var shutDown = false
+
+        init(descriptor: CInt, generation: UInt32, client: Client) {
+            self.descriptor = descriptor
+            self.generation = generation
+            self.client = client
         }
     }
 
@@ -273,6 +334,12 @@ final class HTTPFastLane: @unchecked Sendable {
         var clients = 0
         var served = 0
         var handedOver = 0
+        /// TLS handshakes the lane made (clients that did not offer `h2`), and those of them
+        /// later relayed to the engine.
+        var tlsHandshakes = 0
+        var relayed = 0
+        /// Relays open now.
+        var relays = 0
     }
 
     private let shared = NIOLockedValueBox(Statistics())
@@ -288,6 +355,7 @@ final class HTTPFastLane: @unchecked Sendable {
     @exclusivity(unchecked) private var paused: [(Listener, retryAt: timespec)] = []
     @exclusivity(unchecked) private var clients: [Client?] = []
     @exclusivity(unchecked) private var upstreams: [Upstream?] = []
+    @exclusivity(unchecked) private var relays: [Relay?] = []
     /// Idle connections by endpoint (shared by the pools that name it), and the pools of the
     /// configuration last seen, with the last route's for a lookup-free common case.
     @exclusivity(unchecked) private var idle: [UpstreamEndpoint: IdleConnections] = [:]
@@ -380,7 +448,8 @@ final class HTTPFastLane: @unchecked Sendable {
                 switch client.state {
                 case .new, .idle, .readingHead: self.closeClient(client)
                 case .waiting, .responding: client.closeAfterResponse = true
-                case .handingOver, .closing, .lingering: break
+                case .hello, .handshaking: self.closeClient(client)
+                case .handingOver, .closing, .lingering, .relaying: break
                 }
             }
         }
@@ -422,8 +491,14 @@ final class HTTPFastLane: @unchecked Sendable {
 
     /// Binds and listens on `listener`'s address and port (here, so errors reach the caller),
     /// then lets the loop accept on it. `port`: another port than the listener's (the one the
-    /// first lane got for port 0); `reusePort`: SO_REUSEPORT, for one socket per lane.
-    func listen(_ listener: HTTPListener, port: Int? = nil, reusePort: Bool = false) throws -> Listener {
+    /// first lane got for port 0); `reusePort`: SO_REUSEPORT, for one socket per lane; `tls`:
+    /// a TLS listener's settings.
+    func listen(
+        _ listener: HTTPListener,
+        port: Int? = nil,
+        reusePort: Bool = false,
+        tls: TLSServer? = nil
+    ) throws -> Listener {
         let address: SocketAddress
         do {
             address = try SocketAddress(ipAddress: listener.address, port: port ?? listener.port)
@@ -457,7 +532,7 @@ final class HTTPFastLane: @unchecked Sendable {
         }
         let boundPort = named == 0 ? Int(UInt16(bigEndian: storage.sin6_port)) : (port ?? listener.port)
         let localAddress = (try? SocketAddress(ipAddress: listener.address, port: boundPort)) ?? address
-        let result = Listener(descriptor: descriptor, listener: listener, localAddress: localAddress)
+        let result = Listener(descriptor: descriptor, listener: listener, localAddress: localAddress, tls: tls)
         let accepted = self.execute { [self] in
             self.listeners[descriptor] = result
             _ = portico_epoll_ctl(
@@ -559,6 +634,11 @@ final class HTTPFastLane: @unchecked Sendable {
                         upstream.generation == generation
                     else { continue }
                     self.upstreamEvent(upstream, mask)
+                case .relay:
+                    guard Int(descriptor) < self.relays.count, let relay = self.relays[Int(descriptor)],
+                        relay.generation == generation
+                    else { continue }
+                    self.relayEvent(relay, mask)
                 case nil: break
                 }
             }
@@ -698,7 +778,7 @@ final class HTTPFastLane: @unchecked Sendable {
                 !peers.isEmpty, let peerBytes, peers.contains(where: { $0.contains(peerBytes) })
             {
                 // A PROXY header comes first: the engine reads it.
-                self.handoff(descriptor, listener.listener, ByteBuffer())
+                self.handoff(descriptor, listener.listener, ByteBuffer(), .accepted(listener.tls))
                 continue
             }
             let client = Client(
@@ -708,11 +788,15 @@ final class HTTPFastLane: @unchecked Sendable {
                 forwarding: ForwardingContext(
                     clientAddress: peer?.ipAddress ?? "",
                     trusted: peerBytes.map { bytes in state.trustedProxies.contains { $0.contains(bytes) } } ?? false,
-                    scheme: "http",
+                    scheme: listener.tls == nil ? "http" : "https",
                     localPort: listener.localAddress.port.map(String.init) ?? ""
                 ),
                 limits: state.limits
             )
+            if let tls = listener.tls {
+                client.state = .hello
+                client.tlsServer = tls
+            }
             self.core.openConnections.increment()
             self.shared.withLockedValue { $0.clients += 1 }
             self.store(client)
@@ -828,6 +912,29 @@ final class HTTPFastLane: @unchecked Sendable {
         return true
     }
 
+    /// Reads what the client sent into `client.input` (through its TLS connection, if any; a
+    /// spare's storage when the buffer has none); `readable` is cleared once the edge is used
+    /// up. False at the end of the stream or on an error.
+    private func receive(_ client: Client, limit: Int) -> Bool {
+        self.provide(&client.input)
+        var drained = false
+        let open = self.readClientBytes(client, into: &client.input, limit: limit, drained: &drained)
+        if drained { client.readable = false }
+        return open
+    }
+
+    private func readClientBytes(
+        _ client: Client,
+        into buffer: inout ByteBuffer,
+        limit: Int,
+        drained: inout Bool
+    )
+        -> Bool
+    {
+        if let tls = client.tls { return tls.read(into: &buffer, limit: limit, drained: &drained) }
+        return Self.readAll(client.descriptor, into: &buffer, limit: limit, hangup: client.hangup, drained: &drained)
+    }
+
     /// ``readAll`` into `buffer` (given a spare's storage when it has none); `readable` is
     /// cleared once the edge is used up. False at the end of the stream or on an error.
     private func receive(
@@ -875,6 +982,10 @@ final class HTTPFastLane: @unchecked Sendable {
     private static let outputLimit = 262_144
 
     private func clientEvent(_ client: Client, _ mask: UInt32) {
+        switch client.state {
+        case .hello, .handshaking, .relaying: return self.tlsClientEvent(client, mask)
+        default: break
+        }
         if mask & EPOLLOUT.rawValue != 0 || mask & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
             guard self.flushClient(client) else { return }
         }
@@ -890,15 +1001,7 @@ final class HTTPFastLane: @unchecked Sendable {
         if client.state == .lingering {
             var scratch = ByteBuffer()
             var drained = false
-            while Self.readAll(
-                client.descriptor,
-                into: &scratch,
-                limit: 65_536,
-                hangup: client.hangup,
-                drained: &drained
-            ),
-                !drained
-            {
+            while self.readClientBytes(client, into: &scratch, limit: 65_536, drained: &drained), !drained {
                 scratch.clear()
             }
             if !drained { self.closeClient(client) }
@@ -908,13 +1011,7 @@ final class HTTPFastLane: @unchecked Sendable {
         // While busy, pipelined bytes are buffered up to a bound, the rest waits in the socket.
         let limit = client.isBusy || client.state == .closing ? Self.inputLimit : Self.inputLimit * 4
         guard client.input.readableBytes < limit else { return }
-        let open = self.receive(
-            client.descriptor,
-            into: &client.input,
-            limit: limit,
-            hangup: client.hangup,
-            readable: &client.readable
-        )
+        let open = self.receive(client, limit: limit)
         if !open {
             // The client is gone (or closed its side: nothing more will be asked).
             client.peerClosed = true
@@ -923,7 +1020,7 @@ final class HTTPFastLane: @unchecked Sendable {
             case .new, .idle, .readingHead:
                 if client.input.readableBytes == 0 || client.state == .new { return self.closeClient(client) }
             // A last request arrived with the close: answer it if it is whole.
-            case .waiting, .responding, .closing, .lingering, .handingOver:
+            case .waiting, .responding, .closing, .lingering, .handingOver, .hello, .handshaking, .relaying:
                 return self.closeClient(client)
             }
         }
@@ -984,7 +1081,9 @@ final class HTTPFastLane: @unchecked Sendable {
         self.limits = state.limits
         guard let route = state.routes.lookup(host: facts.host.map { Substring($0) }, path: Substring(head.uri)),
             route.allowedSources.isEmpty, route.clientCertificate == nil, route.rateLimit == nil, route.appRoot == nil,
-            route.permanentRedirect == nil, !route.sslRedirect, route.forwardAuth == nil, route.affinity == nil,
+            // (ssl-redirect redirects plain HTTP only: over TLS such a route is served.)
+            route.permanentRedirect == nil, !route.sslRedirect || client.tls != nil, route.forwardAuth == nil,
+            route.affinity == nil,
             route.rewrite == nil, route.maxBodySize.map({ (facts.contentLength ?? 0) <= $0 }) ?? true,
             let target = self.target(of: route, in: state)
         else { return self.handOver(client) }
@@ -1107,14 +1206,7 @@ final class HTTPFastLane: @unchecked Sendable {
             guard self.flushUpstream(upstream) else { return }
             // More from the socket once the upstream took everything.
             guard client.sendingBody, client.readable, upstream.output.readableBytes == 0 else { return }
-            let open = self.receive(
-                client.descriptor,
-                into: &client.input,
-                limit: Self.inputLimit,
-                hangup: client.hangup,
-                readable: &client.readable
-            )
-            if !open {
+            if !self.receive(client, limit: Self.inputLimit) {
                 client.peerClosed = true
                 return self.closeClient(client)
             }
@@ -1171,9 +1263,10 @@ final class HTTPFastLane: @unchecked Sendable {
             // The client must take what it is owed first, within the idle timeout.
             return self.setDeadline(client, in: Self.nanoseconds(self.limits.idleTimeout))
         }
+        if client.tls != nil { return self.startRelay(client) }
         self.release(client)
         self.shared.withLockedValue { $0.handedOver += 1 }
-        self.handoff(client.descriptor, client.listener, client.input)
+        self.handoff(client.descriptor, client.listener, client.input, .accepted(nil))
     }
 
     /// Forgets a client whose descriptor is being closed or handed over.
@@ -1181,8 +1274,11 @@ final class HTTPFastLane: @unchecked Sendable {
         self.clearDeadline(client)
         self.clients[Int(client.descriptor)] = nil
         _ = epoll_ctl(self.epoll, EPOLL_CTL_DEL, client.descriptor, nil)
-        self.core.openConnections.decrement()
-        self.shared.withLockedValue { $0.clients -= 1 }
+        if client.counted {
+            client.counted = false
+            self.core.openConnections.decrement()
+            self.shared.withLockedValue { $0.clients -= 1 }
+        }
     }
 
     private func closeClient(_ client: Client) {
@@ -1198,7 +1294,9 @@ final class HTTPFastLane: @unchecked Sendable {
             self.closeUpstream(upstream)
         }
         self.uncountEndpoint(client)
+        self.endRelay(client)
         self.release(client)
+        client.tls = nil  // (frees the TLS connection before the descriptor closes)
         Glibc.close(client.descriptor)
     }
 
@@ -1206,7 +1304,7 @@ final class HTTPFastLane: @unchecked Sendable {
     @discardableResult
     private func flushClient(_ client: Client, resume: Bool = true) -> Bool {
         guard client.output.readableBytes > 0 else { return true }
-        guard Self.flush(client.descriptor, &client.output) else {
+        guard client.tls?.flush(&client.output) ?? Self.flush(client.descriptor, &client.output) else {
             self.closeClient(client)
             return false
         }
@@ -1237,6 +1335,7 @@ final class HTTPFastLane: @unchecked Sendable {
         }
         if client.peerClosed { return self.closeClient(client) }
         client.state = .lingering
+        client.tls?.shutdown()
         _ = Glibc.shutdown(client.descriptor, CInt(SHUT_WR))
         self.setDeadline(client, in: 2_000_000_000)
         if client.readable { self.readClient(client) }
@@ -1244,7 +1343,7 @@ final class HTTPFastLane: @unchecked Sendable {
 
     private func clientTimedOut(_ client: Client) {
         switch client.state {
-        case .new, .idle, .lingering:
+        case .new, .idle, .lingering, .hello, .handshaking, .relaying:
             self.closeClient(client)
         case .readingHead:
             client.answeringHEAD = false  // (the previous request's)
@@ -1303,6 +1402,238 @@ final class HTTPFastLane: @unchecked Sendable {
             self.exchangeEnded(client)
             if self.clients[Int(client.descriptor)] === client { self.flushClient(client) }
         }
+    }
+
+    // MARK: TLS clients
+
+    /// Events of a TLS listener's client while its TLS is being set up, or relayed.
+    private func tlsClientEvent(_ client: Client, _ mask: UInt32) {
+        if mask & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
+            client.readable = true
+        }
+        if mask & (EPOLLRDHUP.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 { client.hangup = true }
+        switch client.state {
+        case .hello: if client.readable { self.readHello(client) }
+        case .handshaking: self.continueHandshake(client)
+        case .relaying: if let relay = client.relay { self.pumpRelay(relay) }
+        default: break
+        }
+    }
+
+    /// A ClientHello fits one record (16 KiB) and its header.
+    private static let helloLimit = 16_389
+
+    /// Peeks at the ClientHello and decides who terminates TLS: the engine when the client
+    /// offers `h2` (and the listener does), when client certificates are asked for its server
+    /// name, when the chosen certificate has no lane context, or when it is not a ClientHello
+    /// the lane reads (the engine's TLS handler answers those); else the lane.
+    private func readHello(_ client: Client) {
+        guard let server = client.tlsServer else { return self.closeClient(client) }
+        let descriptor = client.descriptor
+        let parsed: ClientHelloSummary.Parse? = withUnsafeTemporaryAllocation(
+            byteCount: Self.helloLimit,
+            alignment: 16
+        ) { buffer in
+            let count = recv(descriptor, buffer.baseAddress, buffer.count, CInt(MSG_PEEK))
+            if count < 0 { return errno == EAGAIN || errno == EINTR ? .incomplete : nil }
+            if count == 0 { return nil }
+            return ClientHelloSummary.parse(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+        switch parsed {
+        case nil:
+            self.closeClient(client)  // closed (or failed) before a whole ClientHello
+        case .incomplete?:
+            // The rest comes with a later edge, within the header timeout.
+            client.readable = false
+            if client.hangup { self.closeClient(client) }
+        case .unreadable?:
+            self.handOverTLS(client, server)
+        case .hello(let hello)?:
+            let state = self.core.state
+            guard !(server.http2 && hello.applicationProtocols.contains("h2")),
+                state.clientAuth.lookup(hello.serverName) == nil,
+                let context = state.certificates?.select(serverName: hello.serverName).lane,
+                let tls = context.connection(on: descriptor)
+            else { return self.handOverTLS(client, server) }
+            client.tls = tls
+            client.tlsServer = nil
+            client.state = .handshaking
+            self.continueHandshake(client)
+        }
+    }
+
+    /// Gives a TLS client whose ClientHello was only peeked at to the engine.
+    private func handOverTLS(_ client: Client, _ server: TLSServer) {
+        self.release(client)
+        self.shared.withLockedValue { $0.handedOver += 1 }
+        self.handoff(client.descriptor, client.listener, ByteBuffer(), .accepted(server))
+    }
+
+    private func continueHandshake(_ client: Client) {
+        guard let tls = client.tls else { return }
+        switch tls.handshake() {
+        case .blocked:
+            return  // (within the header timeout, which runs from the accept)
+        case .failed:
+            self.core.handshakes.count(succeeded: false)
+            self.closeClient(client)
+        case .done:
+            self.core.handshakes.count(succeeded: true)
+            self.shared.withLockedValue { $0.tlsHandshakes += 1 }
+            client.state = .new
+            // The request may have come with the client's Finished (already decrypted and
+            // buffered by TLS, so no edge would tell).
+            client.readable = true
+            self.readClient(client)
+        }
+    }
+
+    /// Hands a TLS client's connection to the engine in the middle (a request the lane does not
+    /// serve): the lane keeps the TLS connection and relays its decrypted bytes, the bytes not
+    /// answered yet first, over a socket pair whose other end the engine serves as this
+    /// client's HTTP/1.1 connection.
+    private func startRelay(_ client: Client) {
+        var pair: [CInt] = [-1, -1]
+        let type = CInt(SOCK_STREAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue)
+        guard socketpair(AF_UNIX, type, 0, &pair) == 0 else {
+            self.logger.warning("fast lane: no socket pair to relay a TLS connection", metadata: ["errno": "\(errno)"])
+            return self.closeClient(client)
+        }
+        self.clearDeadline(client)
+        client.state = .relaying
+        // The engine counts the connection from here (its end of the pair is a channel).
+        client.counted = false
+        self.core.openConnections.decrement()
+        self.shared.withLockedValue {
+            $0.clients -= 1
+            $0.relayed += 1
+            $0.relays += 1
+        }
+        let relay = Relay(descriptor: pair[0], generation: self.nextGeneration(), client: client)
+        client.relay = relay
+        let index = Int(relay.descriptor)
+        if index >= self.relays.count {
+            self.relays.append(contentsOf: repeatElement(nil, count: index + 1 - self.relays.count))
+        }
+        self.relays[index] = relay
+        _ = portico_epoll_ctl(
+            self.epoll,
+            EPOLL_CTL_ADD,
+            relay.descriptor,
+            EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
+            Self.tag(.relay, relay.descriptor, generation: relay.generation)
+        )
+        self.handoff(
+            pair[1],
+            client.listener,
+            ByteBuffer(),
+            .decrypted(
+                client: Self.socketName(client.descriptor, getpeername),
+                localPort: Self.socketName(client.descriptor, getsockname)?.port
+            )
+        )
+        self.pumpRelay(relay)
+    }
+
+    /// The peer's (`getpeername`) or the local (`getsockname`) address of a socket.
+    private static func socketName(
+        _ descriptor: CInt,
+        _ call: (CInt, UnsafeMutablePointer<sockaddr>?, UnsafeMutablePointer<socklen_t>?) -> CInt
+    ) -> SocketAddress? {
+        var storage = sockaddr_in6()
+        var length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        let result = withUnsafeMutablePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { call(descriptor, $0, &length) }
+        }
+        return result == 0 ? Self.address(storage) : nil
+    }
+
+    private func relayEvent(_ relay: Relay, _ mask: UInt32) {
+        if mask & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
+            relay.readable = true
+        }
+        if mask & (EPOLLRDHUP.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 { relay.hangup = true }
+        self.pumpRelay(relay)
+    }
+
+    /// Moves bytes both ways between a relayed client and the engine until neither side can
+    /// take or give more. Each direction holds one buffer: the next read waits until the
+    /// other side took it all.
+    private func pumpRelay(_ relay: Relay) {
+        let client = relay.client
+        guard let tls = client.tls, client.relay === relay else { return }
+        var moved = true
+        while moved {
+            moved = false
+            // Client -> engine.
+            if client.input.readableBytes > 0 {
+                let before = client.input.readableBytes
+                if relay.engineStopped || !Self.flush(relay.descriptor, &client.input) {
+                    // The engine closed its end (a 413 while the upload goes on, say): what the
+                    // client still sends is dropped, and the engine's answer still goes out.
+                    relay.engineStopped = true
+                    client.input.clear()
+                }
+                moved = client.input.readableBytes < before
+            }
+            if client.input.readableBytes == 0, client.readable, !client.peerClosed {
+                self.provide(&client.input)
+                var drained = false
+                let open = tls.read(into: &client.input, limit: Self.inputLimit, drained: &drained)
+                if drained { client.readable = false }
+                if !open {
+                    client.peerClosed = true
+                    client.readable = false
+                }
+                moved = moved || client.input.readableBytes > 0
+            }
+            // Engine -> client.
+            if client.output.readableBytes > 0 {
+                let before = client.output.readableBytes
+                guard tls.flush(&client.output) else { return self.closeClient(client) }
+                moved = moved || client.output.readableBytes < before
+            }
+            if client.output.readableBytes == 0, relay.readable, !relay.atEnd {
+                self.provide(&client.output)
+                var drained = false
+                let open = Self.readAll(
+                    relay.descriptor,
+                    into: &client.output,
+                    limit: Self.outputLimit,
+                    hangup: relay.hangup,
+                    drained: &drained
+                )
+                if drained { relay.readable = false }
+                if !open {
+                    relay.atEnd = true
+                    relay.readable = false
+                }
+                moved = moved || client.output.readableBytes > 0
+            }
+        }
+        if client.peerClosed, client.input.readableBytes == 0, !relay.shutDown {
+            // The client is done sending, and so is the engine's side of the pair.
+            relay.shutDown = true
+            _ = Glibc.shutdown(relay.descriptor, CInt(SHUT_WR))
+        }
+        if relay.atEnd, client.output.readableBytes == 0 {
+            // The engine closed the connection and the client has everything: closed as the
+            // lane closes its own (close_notify, half-close, reading what still comes).
+            self.endRelay(client)
+            self.beginLinger(client)
+        } else if relay.atEnd || client.peerClosed {
+            // One side is done; the other gets the idle timeout to finish.
+            self.setDeadline(client, in: Self.nanoseconds(self.limits.idleTimeout))
+        }
+    }
+
+    /// Closes the client's relay, if it has one.
+    private func endRelay(_ client: Client) {
+        guard let relay = client.relay else { return }
+        client.relay = nil
+        self.relays[Int(relay.descriptor)] = nil
+        Glibc.close(relay.descriptor)  // (which also leaves the epoll set)
+        self.shared.withLockedValue { $0.relays -= 1 }
     }
 
     // MARK: Upstreams

@@ -60,6 +60,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
     private var firstRequest = true
     /// The client address of a PROXY protocol header, when the peer sent one.
     private let carried: CarriedClientAddress?
+    /// The port the client connected to, when the channel's own address does not say (the
+    /// fast lane's TLS connections come over a socket pair).
+    private let localPort: Int?
     /// The connection's TLS facts, when its context was chosen by SNI (client certificates).
     private let tlsFacts: ConnectionTLSFactsBox?
 
@@ -150,9 +153,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         stream: HTTP2StreamLink? = nil,
         carried: CarriedClientAddress? = nil,
         tlsFacts: ConnectionTLSFactsBox? = nil,
+        localPort: Int? = nil,
         switchToHTTP2: ((any Channel) throws -> Void)? = nil
     ) {
         self.switchToHTTP2 = switchToHTTP2
+        self.localPort = localPort
         self.core = core
         self.carried = carried
         self.tlsFacts = tlsFacts
@@ -226,7 +231,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             clientAddress: remote?.ipAddress ?? "",
             trusted: bytes.map { bytes in state.trustedProxies.contains { $0.contains(bytes) } } ?? false,
             scheme: self.isTLS ? "https" : "http",
-            localPort: channel.localAddress?.port.map(String.init) ?? ""
+            localPort: (self.localPort ?? channel.localAddress?.port).map(String.init) ?? ""
         )
     }
 

@@ -9,6 +9,27 @@ enum MetricNames {
     static let upstreamErrors = "portico_http_upstream_errors_total"
     /// Meter: open downstream connections.
     static let openConnections = "portico_http_open_connections"
+    /// Counter; dimension `result` (`succeeded`, `failed`): TLS handshakes with clients.
+    static let tlsHandshakes = "portico_http_tls_handshakes_total"
+}
+
+/// TLS handshakes with clients, made by the engine or the fast lane (thread-safe counters).
+struct HandshakeCounters: Sendable {
+    let succeeded: Counter
+    let failed: Counter
+
+    init(factory: any MetricsFactory) {
+        self.succeeded = Counter(
+            label: MetricNames.tlsHandshakes,
+            dimensions: [("result", "succeeded")],
+            factory: factory
+        )
+        self.failed = Counter(label: MetricNames.tlsHandshakes, dimensions: [("result", "failed")], factory: factory)
+    }
+
+    func count(succeeded: Bool) {
+        (succeeded ? self.succeeded : self.failed).increment()
+    }
 }
 
 /// Counters of one event loop, created once per label set and then only incremented: no

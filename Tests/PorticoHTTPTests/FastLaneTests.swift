@@ -584,7 +584,7 @@ extension PorticoHTTPEngineTests {
                 metricsFactory: NOOPMetricsHandler.instance,
                 group: TestSupport.group
             )
-            let lane = try HTTPFastLane(core: core) { descriptor, _, _ in close(descriptor) }
+            let lane = try HTTPFastLane(core: core) { descriptor, _, _, _ in close(descriptor) }
             let listener = try lane.listen(HTTPListener(address: "127.0.0.1", port: 0, kind: .http))
             lane.shutdown()
             lane.shutdown()

@@ -1,0 +1,369 @@
+#if os(Linux)
+import Glibc
+import MetricsTestKit
+import NIOCore
+import NIOEmbedded
+import NIOSSL
+@testable import PorticoHTTP
+import Testing
+
+extension PorticoHTTPEngineTests {
+    /// TLS on the fast lane (LaneTLS.swift, HTTPFastLane.swift "TLS clients"): the lane peeks
+    /// at the ClientHello, terminates TLS itself for HTTP/1.1 clients, hands `h2` clients and
+    /// client-certificate names to the engine untouched, and relays the decrypted bytes of a
+    /// connection whose request it does not serve to the engine over a socket pair.
+    @Suite("Fast lane TLS")
+    struct FastLaneTLSTests {
+        private static let exactName = "a.example.com"
+
+        private func configuration(_ upstream: TestUpstream) -> HTTPEngineConfiguration {
+            HTTPEngineConfiguration(
+                listeners: [HTTPListener(address: "127.0.0.1", port: 0, kind: .https)],
+                certificates: [
+                    TLSCertificate(
+                        serverNames: [Self.exactName],
+                        certificateChainPEM: TestCertificates.exactCertificate,
+                        privateKeyPEM: TestCertificates.exactKey
+                    )
+                ],
+                defaultCertificate: TLSCertificate(
+                    serverNames: [],
+                    certificateChainPEM: TestCertificates.defaultCertificate,
+                    privateKeyPEM: TestCertificates.defaultKey
+                ),
+                // ssl-redirect, as every route of an Ingress with TLS has by default: it
+                // redirects plain HTTP only, so over TLS these routes are the lane's.
+                routes: TestSupport.routes([
+                    (nil, "/", HTTPRoute(service: "default/a", pool: "a", sslRedirect: true)),
+                    (
+                        "small.example.com", "/",
+                        HTTPRoute(service: "default/a", pool: "a", sslRedirect: true, maxBodySize: 1024)
+                    ),
+                ]),
+                pools: ["a": UpstreamPool(endpoints: [TestSupport.endpoint(upstream)])]
+            )
+        }
+
+        private static func statistics(_ engine: HTTPEngine) -> HTTPFastLane.Statistics {
+            engine.fastLaneStatistics.reduce(into: HTTPFastLane.Statistics()) { total, lane in
+                total.served += lane.served
+                total.handedOver += lane.handedOver
+                total.tlsHandshakes += lane.tlsHandshakes
+                total.relayed += lane.relayed
+                total.clients += lane.clients
+                total.relays += lane.relays
+            }
+        }
+
+        private static func clientContext(protocols: [String]) throws -> NIOSSLContext {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.certificateVerification = .none
+            tls.applicationProtocols = protocols
+            return try NIOSSLContext(configuration: tls)
+        }
+
+        private static func connect(_ port: Int?, protocols: [String] = ["http/1.1"]) async throws -> RawClient {
+            try await RawClient.connect(
+                port: port!,
+                group: TestSupport.group,
+                tls: try Self.clientContext(protocols: protocols),
+                serverName: Self.exactName
+            )
+        }
+
+        /// An HTTP/1.1 client over TLS is answered as by the engine (the certificate by SNI,
+        /// `x-forwarded-proto: https`, the TLS port), with or without the lane; with it, the
+        /// lane made the handshake and answered, and the handshake is counted either way.
+        @Test(arguments: [false, true])
+        func http1OverTLS(fastLane: Bool) async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            let metrics = TestMetrics()
+            try await TestSupport.withEngine(self.configuration(upstream), metrics: metrics, fastLane: fastLane) {
+                engine,
+                ports in
+                let client = try await Self.connect(ports[.https])
+                try await client.send(
+                    "GET /one HTTP/1.1\r\nHost: a.example.com\r\n\r\nHEAD /two HTTP/1.1\r\nHost: a.example.com\r\n\r\n"
+                )
+                let one = try await client.readResponse()
+                #expect(one.status == 200)
+                #expect(one.body.hasPrefix("upstream a GET /one\n"))
+                for line in ["x-forwarded-proto: https", "x-forwarded-port: \(ports[.https]!)", "x-real-ip: 127.0.0.1"]
+                {
+                    #expect(one.body.contains("\n\(line)\n"), "\(line)")
+                }
+                let two = try await client.readResponse(headRequest: true)
+                #expect(two.status == 200 && two.body.isEmpty)
+                // Larger than the socket and TLS buffers: partial writes and backpressure.
+                try await client.send("GET /download?n=3000000 HTTP/1.1\r\nHost: a.example.com\r\n\r\n")
+                let download = try await client.readResponse(keepBody: false)
+                #expect(download.status == 200 && download.bodyLength == 3_000_000)
+                let channel = client.channel.channel
+                let leaf = try await channel.eventLoop.submit {
+                    try channel.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).peerCertificate
+                }.get()
+                let exact = try NIOSSLCertificate(bytes: Array(TestCertificates.exactCertificate.utf8), format: .pem)
+                #expect(leaf == exact)
+                #expect(
+                    metrics.counterTotal(
+                        label: "portico_http_tls_handshakes_total",
+                        dimensions: [("result", "succeeded")]
+                    ) == 1
+                )
+                if fastLane {
+                    let statistics = Self.statistics(engine)
+                    #expect(statistics.tlsHandshakes == 1)
+                    #expect(statistics.served == 3)
+                    #expect(statistics.handedOver == 0 && statistics.relayed == 0)
+                }
+                await client.close()
+            }
+        }
+
+        /// Requests the lane does not serve (a chunked body, an upgrade) on a connection whose
+        /// TLS the lane holds go to the engine through the relay, with the client's address, the
+        /// TLS port and scheme; the connection then stays with the engine, and ends when the
+        /// engine closes it.
+        @Test func requestsTheLaneDoesNotServeAreRelayed() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream), fastLane: true) { engine, ports in
+                // An upgrade first (the test upstream switches on a new upstream connection only).
+                let tunnel = try await Self.connect(ports[.https])
+                try await tunnel.send(
+                    "GET /ws HTTP/1.1\r\nHost: a.example.com\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"
+                )
+                #expect(try await tunnel.readResponse().status == 101)
+                try await tunnel.send("ping")
+                var echoed = ""
+                while echoed.count < "echo:ping".count { echoed += try await tunnel.readChunk() }
+                #expect(echoed == "echo:ping")
+                await tunnel.close()
+
+                let client = try await Self.connect(ports[.https])
+                try await client.send("GET /first HTTP/1.1\r\nHost: a.example.com\r\n\r\n")
+                #expect(try await client.readResponse().status == 200)
+                try await client.send(
+                    "POST /count HTTP/1.1\r\nHost: a.example.com\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        + "5\r\nhello\r\n0\r\n\r\nGET /after HTTP/1.1\r\nHost: a.example.com\r\n\r\n"
+                )
+                let counted = try await client.readResponse()
+                #expect(counted.status == 200 && counted.body == "received 5", "\(counted.body)")
+                let after = try await client.readResponse()
+                #expect(after.body.hasPrefix("upstream a GET /after\n"))
+                for line in [
+                    "x-forwarded-proto: https", "x-forwarded-port: \(ports[.https]!)", "x-forwarded-for: 127.0.0.1",
+                ] {
+                    #expect(after.body.contains("\n\(line)\n"), "\(line)")
+                }
+                // A large response through the relay (backpressure on both of its hops).
+                try await client.send("GET /download?n=3000000 HTTP/1.1\r\nHost: a.example.com\r\n\r\n")
+                let download = try await client.readResponse(keepBody: false)
+                #expect(download.status == 200 && download.bodyLength == 3_000_000)
+                await client.close()
+
+                // An upload the engine refuses midway (413, then it closes): the client still
+                // gets the answer while its body is dropped.
+                let refused = try await Self.connect(ports[.https])
+                var upload = "POST /count HTTP/1.1\r\nHost: small.example.com\r\nTransfer-Encoding: chunked\r\n\r\n"
+                let chunk = String(repeating: "x", count: 16_384)
+                for _ in 0..<64 { upload += "4000\r\n\(chunk)\r\n" }
+                try await refused.send(upload + "0\r\n\r\n")
+                let tooLarge = try await refused.readResponse()
+                #expect(tooLarge.status == 413, "\(tooLarge.body)")
+                #expect(try await refused.waitForClose())
+
+                // The engine closes: the lane closes the client's connection after the answer.
+                let closing = try await Self.connect(ports[.https])
+                try await closing.send(
+                    "POST /count HTTP/1.1\r\nHost: a.example.com\r\nTransfer-Encoding: chunked\r\n"
+                        + "Connection: close\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+                )
+                #expect(try await closing.readResponse().body == "received 2")
+                #expect(try await closing.waitForClose())
+
+                let statistics = Self.statistics(engine)
+                #expect(statistics.tlsHandshakes == 4)
+                #expect(statistics.relayed == 4)
+                #expect(statistics.served == 1)
+                // The relays end with their connections, and each relayed client was counted
+                // once (by the engine, from the relay's start).
+                var open = statistics
+                for _ in 0..<100 where open.relays > 0 || open.clients > 0 || engine.openConnections > 0 {
+                    try await Task.sleep(nanoseconds: 10_000_000)
+                    open = Self.statistics(engine)
+                }
+                #expect(open.relays == 0 && open.clients == 0)
+                #expect(engine.openConnections == 0)
+            }
+        }
+
+        /// A client that offers `h2` (the listener offers it) is the engine's from its first
+        /// byte: the lane only peeked at its ClientHello.
+        @Test func h2ClientsAreHandedOverUntouched() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            let metrics = TestMetrics()
+            try await TestSupport.withEngine(self.configuration(upstream), metrics: metrics, fastLane: true) {
+                engine,
+                ports in
+                let client = try await Self.connect(ports[.https], protocols: ["h2", "http/1.1"])
+                // The engine speaks HTTP/2 now: its SETTINGS frame comes first.
+                let frame = try await client.readBytes(9)
+                #expect(frame[3] == 4, "\(frame)")  // type SETTINGS
+                let statistics = Self.statistics(engine)
+                #expect(statistics.handedOver == 1 && statistics.tlsHandshakes == 0)
+                #expect(
+                    metrics.counterTotal(
+                        label: "portico_http_tls_handshakes_total",
+                        dimensions: [("result", "succeeded")]
+                    ) == 1
+                )
+                await client.close()
+            }
+        }
+
+        /// A ClientHello that arrives in two pieces is waited for (the lane peeks until the
+        /// record is whole), and bytes that are not TLS go to the engine's TLS handler, which
+        /// fails the handshake and closes.
+        @Test func aClientHelloInPiecesAndBytesThatAreNotTLS() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            let metrics = TestMetrics()
+            try await TestSupport.withEngine(self.configuration(upstream), metrics: metrics, fastLane: true) {
+                engine,
+                ports in
+                let port = ports[.https]!
+                let answer = try await Task.detached {
+                    try Self.exchangeOverTLSInPieces(port: port, request: "GET /pieces HTTP/1.1\r\nHost: a\r\n\r\n")
+                }.value
+                #expect(answer.contains("upstream a GET /pieces"), "\(answer)")
+                #expect(Self.statistics(engine).tlsHandshakes == 1)
+
+                let plain = try await TestSupport.connect(port)
+                try await plain.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                #expect(try await plain.waitForClose())
+                #expect(Self.statistics(engine).handedOver == 1)
+                var failed: Int64 = 0
+                for _ in 0..<100 where failed == 0 {
+                    try await Task.sleep(nanoseconds: 10_000_000)
+                    failed = metrics.counterTotal(
+                        label: "portico_http_tls_handshakes_total",
+                        dimensions: [("result", "failed")]
+                    )
+                }
+                #expect(failed == 1)
+            }
+        }
+
+        /// A TLS client in an `EmbeddedChannel` over a blocking socket: its ClientHello is sent
+        /// in two writes 100 ms apart, then bytes are pumped both ways until the response to
+        /// `request` is in.
+        private static func exchangeOverTLSInPieces(port: Int, request: String) throws -> String {
+            let channel = EmbeddedChannel()
+            let handler = try NIOSSLClientHandler(
+                context: Self.clientContext(protocols: ["http/1.1"]),
+                serverHostname: Self.exactName
+            )
+            try channel.pipeline.syncOperations.addHandler(handler)
+            _ = channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: port))
+            // (Held by TLS until the handshake is done: no waiting for the write here.)
+            channel.writeAndFlush(ByteBuffer(string: request), promise: nil)
+
+            let descriptor = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
+            guard descriptor >= 0 else { throw ClientError(description: "socket: \(errno)") }
+            defer { close(descriptor) }
+            var timeout = timeval(tv_sec: 3, tv_usec: 0)
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard connected == 0 else { throw ClientError(description: "connect: \(errno)") }
+            func sendAll(_ bytes: [UInt8]) {
+                var offset = 0
+                while offset < bytes.count {
+                    let sent = bytes[offset...].withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, 0) }
+                    guard sent > 0 else { return }
+                    offset += sent
+                }
+            }
+            var hello: [UInt8] = []
+            while let part = try channel.readOutbound(as: ByteBuffer.self) { hello += Array(part.readableBytesView) }
+            guard hello.count > 10 else { throw ClientError(description: "no ClientHello") }
+            sendAll(Array(hello[..<10]))
+            usleep(100_000)
+            sendAll(Array(hello[10...]))
+
+            var answer = ""
+            var chunk = [UInt8](repeating: 0, count: 16_384)
+            while !answer.contains("\r\n\r\n") || !answer.contains("upstream a") {
+                let count = recv(descriptor, &chunk, chunk.count, 0)
+                guard count > 0 else { break }
+                try channel.writeInbound(ByteBuffer(bytes: chunk[..<count]))
+                while let part = try channel.readOutbound(as: ByteBuffer.self) {
+                    sendAll(Array(part.readableBytesView))
+                }
+                while let part = try channel.readInbound(as: ByteBuffer.self) { answer += String(buffer: part) }
+            }
+            return answer
+        }
+    }
+}
+
+/// The ClientHello reader, on the bytes of a real ClientHello (NIOSSL's, from an
+/// `EmbeddedChannel`).
+@Suite("ClientHello")
+struct ClientHelloSummaryTests {
+    private static func clientHello(serverName: String?, protocols: [String]) throws -> [UInt8] {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = .none
+        tls.applicationProtocols = protocols
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(
+            NIOSSLClientHandler(context: NIOSSLContext(configuration: tls), serverHostname: serverName)
+        )
+        _ = channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 1))
+        var bytes: [UInt8] = []
+        while let part = try channel.readOutbound(as: ByteBuffer.self) { bytes += Array(part.readableBytesView) }
+        _ = try? channel.finish()
+        return bytes
+    }
+
+    @Test func serverNameAndProtocolsAreRead() throws {
+        let hello = try Self.clientHello(serverName: "app.example.com", protocols: ["h2", "http/1.1"])
+        let parsed = hello.withUnsafeBytes { ClientHelloSummary.parse($0) }
+        #expect(
+            parsed
+                == .hello(ClientHelloSummary(serverName: "app.example.com", applicationProtocols: ["h2", "http/1.1"]))
+        )
+        let bare = try Self.clientHello(serverName: nil, protocols: [])
+        #expect(bare.withUnsafeBytes { ClientHelloSummary.parse($0) } == .hello(ClientHelloSummary()))
+    }
+
+    @Test func partsAreIncompleteAndOtherBytesUnreadable() throws {
+        let hello = try Self.clientHello(serverName: "app.example.com", protocols: ["http/1.1"])
+        for end in 0..<hello.count {
+            let parsed = hello[..<end].withUnsafeBytes { ClientHelloSummary.parse($0) }
+            #expect(parsed == .incomplete, "first \(end) bytes")
+        }
+        #expect(Array("GET / HTTP/1.1\r\n".utf8).withUnsafeBytes { ClientHelloSummary.parse($0) } == .unreadable)
+        // A record that says it is longer than TLS allows, and a handshake that is not a
+        // ClientHello.
+        #expect([22, 3, 1, 0x40, 0x01].withUnsafeBytes { ClientHelloSummary.parse($0) } == .unreadable)
+        var serverHello = hello
+        serverHello[5] = 2
+        #expect(serverHello.withUnsafeBytes { ClientHelloSummary.parse($0) } == .unreadable)
+        // A ClientHello longer than its record (one split over records: the engine reads it).
+        var split = hello
+        split[6] = 0xFF
+        #expect(split.withUnsafeBytes { ClientHelloSummary.parse($0) } == .unreadable)
+    }
+}
+#endif
