@@ -200,6 +200,8 @@ final class HTTPFastLane: @unchecked Sendable {
         /// The request as it goes upstream (kept to try the next endpoint).
         @exclusivity(unchecked) var upstreamRequest = ByteBuffer()
         @exclusivity(unchecked) var answeringHEAD = false
+        /// When the exchange's request head was taken (the loop's clock).
+        @exclusivity(unchecked) var started: UInt64 = 0
         /// The request's body (Content-Length) is still being read and sent: `decoder` is in
         /// it, and its bytes move from `input` to the upstream as the upstream takes them.
         @exclusivity(unchecked) var sendingBody = false
@@ -1096,6 +1098,7 @@ final class HTTPFastLane: @unchecked Sendable {
         client.state = .waiting
         client.route = route
         client.answeringHEAD = head.method == .HEAD
+        client.started = self.now
         client.sendingBody = facts.hasBody
         switch head.method {
         case .GET, .HEAD, .OPTIONS, .PUT, .DELETE: client.idempotent = true
@@ -1860,7 +1863,9 @@ final class HTTPFastLane: @unchecked Sendable {
         switch part {
         case .head(var head):
             if head.status.code >= 200 || head.status == .switchingProtocols {
-                self.metrics.countRequest(service: client.route?.service ?? "", status: head.status)
+                let service = client.route?.service ?? ""
+                self.metrics.countRequest(service: service, status: head.status)
+                self.metrics.recordLatency(service: service, nanoseconds: self.now &- client.started)
             }
             if client.sendingBody, let route = client.route {
                 // The response began: the read timeout from here on (the send timeout ran).

@@ -68,6 +68,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
 
     private var phase = Phase.idle
     private var exchange: UInt64 = 0
+    /// When the current exchange's request head was read (for the latency histogram).
+    private var exchangeStarted: UInt64 = 0
     // The current exchange.
     private var route: HTTPRoute?
     /// The `limit-connections` slot this exchange holds, given back when it ends.
@@ -505,6 +507,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.requestFieldsRaw = nil
         self.releaseSlot()
         self.exchange &+= 1
+        self.exchangeStarted = NIODeadline.now().uptimeNanoseconds
         self.route = nil
         self.currentEndpoint = nil
         if self.firstRequest, self.carried?.value != nil, let context = self.context {
@@ -991,7 +994,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         switch part {
         case .head(var head):
             if head.status.code >= 200 || head.status == .switchingProtocols {
-                self.pool.metrics.countRequest(service: self.route?.service ?? "", status: head.status)
+                let service = self.route?.service ?? ""
+                self.pool.metrics.countRequest(service: service, status: head.status)
+                self.pool.metrics.recordLatency(
+                    service: service,
+                    nanoseconds: NIODeadline.now().uptimeNanoseconds &- self.exchangeStarted
+                )
             }
             self.responseStarted = true
             self.replayableHead = nil

@@ -9,6 +9,9 @@ enum MetricNames {
     static let upstreamErrors = "portico_http_upstream_errors_total"
     /// Meter: open downstream connections.
     static let openConnections = "portico_http_open_connections"
+    /// Timer (a histogram in seconds); dimension `service`: from a request's head read to its
+    /// response head received from the upstream (proxied responses only).
+    static let responseLatency = "portico_http_response_latency_seconds"
     /// Counter; dimension `result` (`succeeded`, `failed`): TLS handshakes with clients.
     static let tlsHandshakes = "portico_http_tls_handshakes_total"
 }
@@ -49,6 +52,11 @@ final class LoopMetrics {
     private var lastService: String?
     private var lastCounters: [Counter?] = []
     private var upstreamErrors: [Key: Counter] = [:]
+    /// By service, the response latency histogram (created when first recorded), and the
+    /// last one recorded to (as `lastService`).
+    private var latencies: [String: Timer] = [:]
+    private var lastLatencyService: String?
+    private var lastLatency: Timer?
 
     init(factory: any MetricsFactory) {
         self.factory = factory
@@ -78,6 +86,28 @@ final class LoopMetrics {
         self.lastService = service
         self.lastCounters = counters
         counter.increment()
+    }
+
+    /// Records a proxied response's latency: `nanoseconds` from the request head to the
+    /// upstream's response head.
+    func recordLatency(service: String, nanoseconds: UInt64) {
+        let timer: Timer
+        if service == self.lastLatencyService, let last = self.lastLatency {
+            timer = last
+        } else if let existing = self.latencies[service] {
+            timer = existing
+        } else {
+            timer = Timer(
+                label: MetricNames.responseLatency,
+                dimensions: [("service", service)],
+                preferredDisplayUnit: .seconds,
+                factory: self.factory
+            )
+            self.latencies[service] = timer
+        }
+        self.lastLatencyService = service
+        self.lastLatency = timer
+        timer.recordNanoseconds(Int64(clamping: nanoseconds))
     }
 
     func countUpstreamError(service: String, reason: String) {

@@ -111,6 +111,13 @@ extension PorticoHTTPEngineTests {
                         dimensions: [("result", "succeeded")]
                     ) == 1
                 )
+                // Each proxied response's latency, in the service's histogram.
+                let latency = try metrics.expectTimer(
+                    "portico_http_response_latency_seconds",
+                    [("service", "default/a")]
+                )
+                #expect(latency.values.count == 3)
+                #expect(latency.values.allSatisfy { $0 >= 0 && $0 < 5_000_000_000 })
                 if fastLane {
                     let statistics = Self.statistics(engine)
                     #expect(statistics.tlsHandshakes == 1)
