@@ -1566,6 +1566,7 @@ final class HTTPFastLane: @unchecked Sendable {
         let client = relay.client
         guard let tls = client.tls, client.relay === relay else { return }
         var moved = true
+        var delivered = false
         while moved {
             moved = false
             // Client -> engine.
@@ -1594,6 +1595,7 @@ final class HTTPFastLane: @unchecked Sendable {
             if client.output.readableBytes > 0 {
                 let before = client.output.readableBytes
                 guard tls.flush(&client.output) else { return self.closeClient(client) }
+                delivered = delivered || client.output.readableBytes < before
                 moved = moved || client.output.readableBytes < before
             }
             if client.output.readableBytes == 0, relay.readable, !relay.atEnd {
@@ -1624,9 +1626,13 @@ final class HTTPFastLane: @unchecked Sendable {
             // lane closes its own (close_notify, half-close, reading what still comes).
             self.endRelay(client)
             self.beginLinger(client)
-        } else if relay.atEnd || client.peerClosed {
-            // One side is done; the other gets the idle timeout to finish.
-            self.setDeadline(client, in: Self.nanoseconds(self.limits.idleTimeout))
+        } else if relay.atEnd || relay.hangup || relay.engineStopped || client.peerClosed {
+            // One side is done (the engine's end may be closed with output still owed to a
+            // client that does not read): the idle timeout to finish, moved only when the
+            // client takes bytes, not when it merely sends some.
+            if client.list == nil || delivered {
+                self.setDeadline(client, in: Self.nanoseconds(self.limits.idleTimeout))
+            }
         }
     }
 
