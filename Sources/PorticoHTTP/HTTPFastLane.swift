@@ -31,6 +31,19 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 
+extension ByteBuffer {
+    /// Before a read into the buffer: read bytes are dropped from the front, or a buffer that
+    /// always keeps a few (the start of the next chunk or head) would grow with everything
+    /// read through it.
+    mutating func dropReadBytes() {
+        if self.readableBytes == 0 {
+            self.clear()
+        } else if self.readerIndex >= 65_536 {
+            self.discardReadBytes()
+        }
+    }
+}
+
 /// An epoll loop on its own thread that owns plain-HTTP listening sockets and serves the
 /// common requests of their connections.
 final class HTTPFastLane: @unchecked Sendable {
@@ -884,13 +897,7 @@ final class HTTPFastLane: @unchecked Sendable {
     ) -> Bool {
         drained = false
         while buffer.readableBytes < limit {
-            // Read bytes are dropped from the front: a buffer that always keeps a few (the start
-            // of the next chunk or head) would otherwise grow with everything read through it.
-            if buffer.readableBytes == 0 {
-                buffer.clear()
-            } else if buffer.readerIndex >= 65_536 {
-                buffer.discardReadBytes()
-            }
+            buffer.dropReadBytes()
             var failure: CInt = 0
             let room = max(16_384, buffer.writableBytes)
             let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { pointer in

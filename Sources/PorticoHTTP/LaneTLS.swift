@@ -168,11 +168,7 @@ final class LaneTLSConnection {
     func read(into buffer: inout ByteBuffer, limit: Int, drained: inout Bool) -> Bool {
         drained = false
         while buffer.readableBytes < limit {
-            if buffer.readableBytes == 0 {
-                buffer.clear()
-            } else if buffer.readerIndex >= 65_536 {
-                buffer.discardReadBytes()
-            }
+            buffer.dropReadBytes()
             var result: CInt = 0
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16_384) { pointer in
                 result = SSL_read(self.ssl, pointer.baseAddress, CInt(min(pointer.count, Int(CInt.max))))

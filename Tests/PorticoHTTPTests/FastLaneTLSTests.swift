@@ -278,21 +278,8 @@ extension PorticoHTTPEngineTests {
             // (Held by TLS until the handshake is done: no waiting for the write here.)
             channel.writeAndFlush(ByteBuffer(string: request), promise: nil)
 
-            let descriptor = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
-            guard descriptor >= 0 else { throw ClientError(description: "socket: \(errno)") }
+            let descriptor = try blockingConnection(port: port)
             defer { close(descriptor) }
-            var timeout = timeval(tv_sec: 3, tv_usec: 0)
-            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            guard connected == 0 else { throw ClientError(description: "connect: \(errno)") }
             func sendAll(_ bytes: [UInt8]) {
                 var offset = 0
                 while offset < bytes.count {

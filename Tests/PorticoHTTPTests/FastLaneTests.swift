@@ -362,21 +362,8 @@ extension PorticoHTTPEngineTests {
         /// Over a blocking socket: sends `first`, waits for its answer to be sent, sends `then`,
         /// shuts the write side and returns everything read until the peer closes (3 s at most).
         private static func halfClosedExchange(port: Int, first: String, then: String) throws -> String {
-            let descriptor = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
-            guard descriptor >= 0 else { throw ClientError(description: "socket: \(errno)") }
+            let descriptor = try blockingConnection(port: port)
             defer { close(descriptor) }
-            var timeout = timeval(tv_sec: 3, tv_usec: 0)
-            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            guard connected == 0 else { throw ClientError(description: "connect: \(errno)") }
             _ = first.withCString { send(descriptor, $0, strlen($0), 0) }
             usleep(200_000)
             _ = then.withCString { send(descriptor, $0, strlen($0), 0) }
@@ -615,5 +602,28 @@ extension PorticoHTTPEngineTests {
             }
         }
     }
+}
+/// A blocking TCP connection to 127.0.0.1:`port` whose reads give up after 3 s (the caller
+/// closes it).
+func blockingConnection(port: Int) throws -> CInt {
+    let descriptor = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw ClientError(description: "socket: \(errno)") }
+    var timeout = timeval(tv_sec: 3, tv_usec: 0)
+    setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    guard connected == 0 else {
+        let error = errno
+        close(descriptor)
+        throw ClientError(description: "connect: \(error)")
+    }
+    return descriptor
 }
 #endif
