@@ -1633,13 +1633,17 @@ final class HTTPFastLane: @unchecked Sendable {
             // lane closes its own (close_notify, half-close, reading what still comes).
             self.endRelay(client)
             self.beginLinger(client)
-        } else if relay.atEnd || relay.hangup || relay.engineStopped || client.peerClosed {
-            // One side is done (the engine's end may be closed with output still owed to a
-            // client that does not read): the idle timeout to finish, moved only when the
-            // client takes bytes, not when it merely sends some.
+        } else if client.output.readableBytes > 0 || relay.atEnd || relay.hangup || relay.engineStopped
+            || client.peerClosed
+        {
+            // Output the client does not take, or one side done: the idle timeout, moved only
+            // when the client takes bytes (not when it merely sends some). Otherwise the
+            // engine's own timeouts govern the connection.
             if client.list == nil || delivered {
                 self.setDeadline(client, in: Self.nanoseconds(self.limits.idleTimeout))
             }
+        } else if client.list != nil {
+            self.clearDeadline(client)
         }
     }
 

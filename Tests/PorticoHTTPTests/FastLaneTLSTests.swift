@@ -206,6 +206,31 @@ extension PorticoHTTPEngineTests {
             }
         }
 
+        /// A relayed client that stops reading a large response is closed after the idle
+        /// timeout, whatever the engine does meanwhile (it cannot write either).
+        @Test func aRelayedClientThatStopsReadingIsClosed() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            var configuration = self.configuration(upstream)
+            configuration.limits = HTTPLimits(idleTimeout: .milliseconds(400))
+            try await TestSupport.withEngine(configuration, fastLane: true) { engine, ports in
+                let client = try await Self.connect(ports[.https])
+                try await client.send(
+                    "POST /download?n=50000000 HTTP/1.1\r\nHost: a.example.com\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        + "0\r\n\r\n"
+                )
+                _ = try await client.fillOnce()  // the response began; nothing more is read
+                var open = Self.statistics(engine)
+                #expect(open.relayed == 1)
+                for _ in 0..<300 where open.relays > 0 {
+                    try await Task.sleep(nanoseconds: 10_000_000)
+                    open = Self.statistics(engine)
+                }
+                #expect(open.relays == 0 && open.clients == 0)
+                await client.close()
+            }
+        }
+
         /// A client that offers `h2` (the listener offers it) is the engine's from its first
         /// byte: the lane only peeked at its ClientHello.
         @Test func h2ClientsAreHandedOverUntouched() async throws {
