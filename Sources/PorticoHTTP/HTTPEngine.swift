@@ -318,9 +318,10 @@ public final class HTTPEngine: Sendable {
         sslContext: (context: NIOSSLContext, http2: Bool)?
     ) async throws -> BoundListener {
         #if os(Linux)
-        let tls = sslContext.map { HTTPFastLane.TLSServer(context: $0.context, http2: $0.http2) }
+        let tls =
+            listener.kind == .https
+            ? sslContext.map { HTTPFastLane.TLSServer(context: $0.context, http2: $0.http2) } : nil
         if let first = self.fastLanes.first, listener.kind == .http || tls != nil {
-            let tls = listener.kind == .https ? tls : nil
             // The first lane's socket fixes the port (port 0 picks one); the others join it.
             let reusePort = self.fastLanes.count > 1
             var bound = [(first, try first.listen(listener, reusePort: reusePort, tls: tls))]

@@ -991,18 +991,21 @@ final class HTTPFastLane: @unchecked Sendable {
     private static let outputLimit = 262_144
 
     private func clientEvent(_ client: Client, _ mask: UInt32) {
-        switch client.state {
-        case .hello, .handshaking, .relaying: return self.tlsClientEvent(client, mask)
-        default: break
-        }
-        if mask & EPOLLOUT.rawValue != 0 || mask & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
-            guard self.flushClient(client) else { return }
-        }
         if mask & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
             client.readable = true
         }
         if mask & (EPOLLRDHUP.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 { client.hangup = true }
-        if client.readable { self.readClient(client) }
+        switch client.state {
+        // TLS being set up, or relayed (HTTPFastLane "TLS clients").
+        case .hello: if client.readable { self.readHello(client) }
+        case .handshaking: self.continueHandshake(client)
+        case .relaying: if let relay = client.relay { self.pumpRelay(relay) }
+        default:
+            if mask & EPOLLOUT.rawValue != 0 || mask & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
+                guard self.flushClient(client) else { return }
+            }
+            if client.readable { self.readClient(client) }
+        }
     }
 
     private func readClient(_ client: Client) {
@@ -1415,20 +1418,6 @@ final class HTTPFastLane: @unchecked Sendable {
     }
 
     // MARK: TLS clients
-
-    /// Events of a TLS listener's client while its TLS is being set up, or relayed.
-    private func tlsClientEvent(_ client: Client, _ mask: UInt32) {
-        if mask & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
-            client.readable = true
-        }
-        if mask & (EPOLLRDHUP.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 { client.hangup = true }
-        switch client.state {
-        case .hello: if client.readable { self.readHello(client) }
-        case .handshaking: self.continueHandshake(client)
-        case .relaying: if let relay = client.relay { self.pumpRelay(relay) }
-        default: break
-        }
-    }
 
     /// A ClientHello fits one record (16 KiB) and its header.
     private static let helloLimit = 16_389

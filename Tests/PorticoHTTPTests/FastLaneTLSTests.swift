@@ -55,6 +55,22 @@ extension PorticoHTTPEngineTests {
             }
         }
 
+        /// TLS handshakes counted with `result` (`succeeded`, `failed`).
+        private static func handshakes(_ metrics: TestMetrics, _ result: String) -> Int64 {
+            metrics.counterTotal(label: "portico_http_tls_handshakes_total", dimensions: [("result", result)])
+        }
+
+        /// The lane's statistics once neither it nor the engine holds a connection (or after
+        /// `seconds`).
+        private static func settled(_ engine: HTTPEngine, seconds: Double = 1) async throws -> HTTPFastLane.Statistics {
+            var open = Self.statistics(engine)
+            for _ in 0..<Int(seconds * 100) where open.relays > 0 || open.clients > 0 || engine.openConnections > 0 {
+                try await Task.sleep(nanoseconds: 10_000_000)
+                open = Self.statistics(engine)
+            }
+            return open
+        }
+
         private static func clientContext(protocols: [String]) throws -> NIOSSLContext {
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.certificateVerification = .none
@@ -105,12 +121,7 @@ extension PorticoHTTPEngineTests {
                 }.get()
                 let exact = try NIOSSLCertificate(bytes: Array(TestCertificates.exactCertificate.utf8), format: .pem)
                 #expect(leaf == exact)
-                #expect(
-                    metrics.counterTotal(
-                        label: "portico_http_tls_handshakes_total",
-                        dimensions: [("result", "succeeded")]
-                    ) == 1
-                )
+                #expect(Self.handshakes(metrics, "succeeded") == 1)
                 // Each proxied response's latency, in the service's histogram.
                 let latency = try metrics.expectTimer(
                     "portico_http_response_latency_seconds",
@@ -196,11 +207,7 @@ extension PorticoHTTPEngineTests {
                 #expect(statistics.served == 1)
                 // The relays end with their connections, and each relayed client was counted
                 // once (by the engine, from the relay's start).
-                var open = statistics
-                for _ in 0..<100 where open.relays > 0 || open.clients > 0 || engine.openConnections > 0 {
-                    try await Task.sleep(nanoseconds: 10_000_000)
-                    open = Self.statistics(engine)
-                }
+                let open = try await Self.settled(engine)
                 #expect(open.relays == 0 && open.clients == 0)
                 #expect(engine.openConnections == 0)
             }
@@ -220,12 +227,8 @@ extension PorticoHTTPEngineTests {
                         + "0\r\n\r\n"
                 )
                 _ = try await client.fillOnce()  // the response began; nothing more is read
-                var open = Self.statistics(engine)
-                #expect(open.relayed == 1)
-                for _ in 0..<300 where open.relays > 0 {
-                    try await Task.sleep(nanoseconds: 10_000_000)
-                    open = Self.statistics(engine)
-                }
+                #expect(Self.statistics(engine).relayed == 1)
+                let open = try await Self.settled(engine, seconds: 3)
                 #expect(open.relays == 0 && open.clients == 0)
                 await client.close()
             }
@@ -246,12 +249,7 @@ extension PorticoHTTPEngineTests {
                 #expect(frame[3] == 4, "\(frame)")  // type SETTINGS
                 let statistics = Self.statistics(engine)
                 #expect(statistics.handedOver == 1 && statistics.tlsHandshakes == 0)
-                #expect(
-                    metrics.counterTotal(
-                        label: "portico_http_tls_handshakes_total",
-                        dimensions: [("result", "succeeded")]
-                    ) == 1
-                )
+                #expect(Self.handshakes(metrics, "succeeded") == 1)
                 await client.close()
             }
         }
@@ -280,10 +278,7 @@ extension PorticoHTTPEngineTests {
                 var failed: Int64 = 0
                 for _ in 0..<100 where failed == 0 {
                     try await Task.sleep(nanoseconds: 10_000_000)
-                    failed = metrics.counterTotal(
-                        label: "portico_http_tls_handshakes_total",
-                        dimensions: [("result", "failed")]
-                    )
+                    failed = Self.handshakes(metrics, "failed")
                 }
                 #expect(failed == 1)
             }
