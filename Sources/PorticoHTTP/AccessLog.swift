@@ -178,14 +178,18 @@ extension AccessLogEntry {
     /// The line of a request that starts now; status, bytes, service and upstream are filled
     /// in as the exchange goes (the engine's and the fast lane's lines are the same).
     init(starting head: HTTPRequestHead, host: String?, client: String, http2: Bool = false) {
+        self.init(method: head.method, uri: head.uri, version: head.version, host: host, client: client, http2: http2)
+    }
+
+    init(method: HTTPMethod, uri: String, version: HTTPVersion, host: String?, client: String, http2: Bool = false) {
         self.init(
             started: .now(),
             time: Date(),
             client: client,
-            method: head.method.rawValue,
-            uri: head.uri,
+            method: method.rawValue,
+            uri: uri,
             host: host ?? "",
-            httpVersion: http2 ? "HTTP/2" : "HTTP/\(head.version.major).\(head.version.minor)",
+            httpVersion: http2 ? "HTTP/2" : "HTTP/\(version.major).\(version.minor)",
             service: ""
         )
     }

@@ -140,7 +140,8 @@ private struct HeadScanner {
         firstLineError: HTTP1ParseError,
         dropHopByHop: Bool = false,
         raw: Bool = false,
-        rawRequest: Bool = false
+        rawRequest: Bool = false,
+        fieldStorage: inout ByteBuffer
     ) throws -> Head? {
         let count = bytes.count
         var position = 0
@@ -187,13 +188,24 @@ private struct HeadScanner {
         }
         if position - headStart > limits.maxHeadSize { throw HTTP1ParseError.headerSectionTooLarge }
 
-        if rawRequest, let head = try Self.rawRequest(bytes, startLine, fieldsStart, fieldCount, length: position) {
+        if rawRequest,
+            let head = try Self.rawRequest(
+                bytes,
+                startLine,
+                fieldsStart,
+                fieldCount,
+                length: position,
+                into: &fieldStorage
+            )
+        {
             return head
         }
         var facts = ResponseFacts()
         if raw {
             // One copy of the kept lines into space reserved once (a bare LF end grows by a CR).
-            var rawFields = ByteBuffer()
+            var rawFields = fieldStorage
+            fieldStorage = ByteBuffer()  // (the one reference: written in place)
+            rawFields.rewind()
             let reserve = position - fieldsStart + fieldCount
             try rawFields.writeWithUnsafeMutableBytes(minimumWritableBytes: reserve) { out in
                 var at = 0
@@ -211,6 +223,7 @@ private struct HeadScanner {
             head.framing = facts.framing
             head.connection = facts.connection
             head.rawFields = facts.connection.namesHeaders ? nil : rawFields
+            fieldStorage = rawFields
             return head
         }
         // Names are validated tokens (ASCII), so the fields go in as one array instead of
@@ -250,12 +263,15 @@ private struct HeadScanner {
         _ startLine: Range<Int>,
         _ fieldsStart: Int,
         _ fieldCount: Int,
-        length: Int
+        length: Int,
+        into fieldStorage: inout ByteBuffer
     ) throws -> Head? {
         guard startLine.count > 9, Self.name(bytes, (startLine.upperBound - 9)..<startLine.upperBound, is: " http/1.1")
         else { return nil }
         var facts = RequestHeadFacts()
-        var rawFields = ByteBuffer()
+        var rawFields = fieldStorage
+        fieldStorage = ByteBuffer()  // (the one reference: written in place)
+        rawFields.rewind()
         // Room for the proxy's own fields (X-Forwarded-*), appended without growing.
         let reserve = length - fieldsStart + fieldCount + 256
         var kept = true
@@ -297,11 +313,21 @@ private struct HeadScanner {
             }
             return at
         }
+        fieldStorage = rawFields
         guard kept else { return nil }
         var head = Head(startLine: startLine, headers: HTTPHeaders(), length: length)
         head.rawFields = rawFields
         head.requestFacts = facts
         return head
+    }
+
+    /// Whether `bytes` begin with `HTTP/1.1 ` (a status line's version and its space).
+    static func startsWithHTTP11(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count >= 9 else { return false }
+        let expected: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
+            0x48, 0x54, 0x54, 0x50, 0x2F, 0x31, 0x2E, 0x31, 0x20
+        )
+        return withUnsafeBytes(of: expected) { $0.elementsEqual(UnsafeRawBufferPointer(rebasing: bytes[0..<9])) }
     }
 
     /// Copies one field line (name to the end of the value) to `out` at `at`, ended by CR LF.
@@ -764,6 +790,13 @@ struct RawRequestFields {
 /// After a request that asks to switch protocols (an `Upgrade` with `Connection: upgrade`, or
 /// `CONNECT`) the decoder stops: the bytes that follow belong to the new protocol or wait for
 /// the answer.
+/// A request's start line, without the `HTTPRequestHead` (a class instance) around it.
+struct HTTPRequestLine {
+    var method: HTTPMethod
+    var uri: String
+    var version: HTTPVersion
+}
+
 struct HTTP1RequestDecoder {
     private enum State {
         case head
@@ -798,11 +831,9 @@ struct HTTP1RequestDecoder {
     mutating func next(_ buffer: inout ByteBuffer) throws -> HTTPServerRequestPart? {
         switch self.state {
         case .head:
-            guard buffer.readableBytes > 0 else { return nil }
-            guard let (head, length, framing) = try self.parseHead(buffer) else { return nil }
-            buffer.moveReaderIndex(forwardBy: length)
-            self.state = .body(BodyDecoder(framing, limits: self.limits))
-            return .head(head)
+            var fieldStorage = ByteBuffer()
+            guard let (line, headers) = try self.nextHead(&buffer, fieldStorage: &fieldStorage) else { return nil }
+            return .head(HTTPRequestHead(version: line.version, method: line.method, uri: line.uri, headers: headers))
         case .body(var body):
             // A small value (no storage to copy): decode, then store it back.
             let output = try body.next(&buffer)
@@ -820,19 +851,41 @@ struct HTTP1RequestDecoder {
         }
     }
 
-    private mutating func parseHead(_ buffer: ByteBuffer) throws -> (HTTPRequestHead, Int, HTTP1BodyFraming)? {
+    /// The next head from `buffer` as its start line and fields (the fields empty when they
+    /// stayed bytes, in ``rawFields``), without the `HTTPRequestHead` that ``next(_:)`` makes
+    /// of them; `nil` when more bytes are needed or a body is being read. Raw fields are
+    /// written into `fieldStorage`'s storage, which a caller that keeps it and lets go of
+    /// ``rawFields`` after each head reuses without an allocation.
+    mutating func nextHead(
+        _ buffer: inout ByteBuffer,
+        fieldStorage: inout ByteBuffer
+    ) throws -> (HTTPRequestLine, HTTPHeaders)? {
+        guard case .head = self.state, buffer.readableBytes > 0 else { return nil }
+        guard let (line, headers, length, framing) = try self.parseHead(buffer, fieldStorage: &fieldStorage) else {
+            return nil
+        }
+        buffer.moveReaderIndex(forwardBy: length)
+        self.state = .body(BodyDecoder(framing, limits: self.limits))
+        return (line, headers)
+    }
+
+    private mutating func parseHead(
+        _ buffer: ByteBuffer,
+        fieldStorage: inout ByteBuffer
+    ) throws -> (HTTPRequestLine, HTTPHeaders, Int, HTTP1BodyFraming)? {
         let limits = self.limits
         let passFieldsRaw = self.passFieldsRaw
         var rawFacts: RequestHeadFacts?
         self.rawFields = nil
-        let parsed: (HTTPRequestHead, Int)? = try buffer.withUnsafeReadableBytes { bytes in
+        let parsed: (HTTPRequestLine, HTTPHeaders, Int)? = try buffer.withUnsafeReadableBytes { bytes in
             guard
                 let head = try HeadScanner.scan(
                     bytes,
                     limits: limits,
                     firstLineLimit: limits.maxRequestLineSize,
                     firstLineError: .requestLineTooLong,
-                    rawRequest: passFieldsRaw
+                    rawRequest: passFieldsRaw,
+                    fieldStorage: &fieldStorage
                 )
             else { return nil }
             if let facts = head.requestFacts {
@@ -860,11 +913,11 @@ struct HTTP1RequestDecoder {
             let version = try HeadScanner.version(bytes, (index + 1)..<line.upperBound, error: .invalidRequestLine)
             let method = Self.method(UnsafeRawBufferPointer(rebasing: bytes[methodRange]))
             let uri = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[targetRange]), as: UTF8.self)
-            return (HTTPRequestHead(version: version, method: method, uri: uri, headers: head.headers), head.length)
+            return (HTTPRequestLine(method: method, uri: uri, version: version), head.headers, head.length)
         }
-        guard let (head, length) = parsed else { return nil }
+        guard let (line, headers, length) = parsed else { return nil }
         // One pass over the fields serves the framing here and the proxy's decisions later.
-        let facts = rawFacts ?? RequestHeadFacts(head.headers)
+        let facts = rawFacts ?? RequestHeadFacts(headers)
         self.headFacts = facts
         let framing: HTTP1BodyFraming
         if facts.transferEncodingCount > 0 {
@@ -877,10 +930,10 @@ struct HTTP1RequestDecoder {
         } else {
             framing = .none
         }
-        if head.method == .CONNECT || facts.isUpgrade {
+        if line.method == .CONNECT || facts.isUpgrade {
             self.stopAfterEnd = true
         }
-        return (head, length, framing)
+        return (line, headers, length, framing)
     }
 
     private static func method(_ bytes: UnsafeRawBufferPointer) -> HTTPMethod {
@@ -902,6 +955,8 @@ struct HTTP1ResponseDecoder {
 
     private var state = State.head
     private var stopAfterEnd = false
+    /// The head last returned: the next one is written into its storage.
+    private var head = HTTPResponseHead(version: .http1_1, status: .ok)
     /// The request being answered was a HEAD: its response has no body whatever it says.
     var answeringHEAD = false
     /// For the head last returned: its hop-by-hop fields were left out (all but a 101's), and
@@ -933,42 +988,61 @@ struct HTTP1ResponseDecoder {
 
     /// The next response part from `buffer`, or `nil` when more bytes are needed.
     mutating func next(_ buffer: inout ByteBuffer) throws -> HTTPClientResponsePart? {
+        var fieldStorage = ByteBuffer()
+        return try self.next(&buffer, fieldStorage: &fieldStorage)
+    }
+
+    /// ``next(_:)``, with raw fields written into `fieldStorage`'s storage: a caller that keeps
+    /// it and calls ``dropRawFields()`` once it wrote them reuses it without an allocation.
+    mutating func next(_ buffer: inout ByteBuffer, fieldStorage: inout ByteBuffer) throws -> HTTPClientResponsePart? {
         switch self.state {
         case .head:
             guard buffer.readableBytes > 0 else { return nil }
+            self.rawFields = nil
             let raw = self.passFieldsRaw && Self.statusMayPassAsIs(buffer)
-            guard let parsed = try Self.parseHead(buffer, limits: self.limits, raw: raw) else { return nil }
-            var (head, scanned) = (parsed.0, parsed.2)
-            let length = parsed.1
-            let code = head.status.code
-            if raw && !(scanned.rawFields != nil && scanned.framing.isPlain) {
+            guard var parsed = try Self.parseHead(buffer, limits: self.limits, raw: raw, fieldStorage: &fieldStorage)
+            else { return nil }
+            let code = parsed.status.code
+            if raw && !(parsed.scanned.rawFields != nil && parsed.scanned.framing.isPlain) {
                 // The status line qualified, the fields do not (framing the encoder changes,
                 // fields named by `Connection`): as strings.
-                (head, _, scanned) = try Self.parseHead(buffer, limits: self.limits, raw: false)!
+                parsed = try Self.parseHead(buffer, limits: self.limits, raw: false, fieldStorage: &fieldStorage)!
             }
+            let scanned = parsed.scanned
             self.rawFields = scanned.rawFields.map {
                 RawResponseFields(bytes: $0, chunked: scanned.framing.transferEncoding)
             }
+            var headers = scanned.headers
             var fields = scanned.framing
             if fields.transferEncoding && (fields.contentLength != nil || fields.invalidContentLength) {
                 // Both: the coding frames the body and a proxy removes the length (RFC 9112
                 // 6.3), which would otherwise go out with the decoded body. (Such a head is
                 // never passed as bytes: it is not `isPlain`.)
-                head.headers.remove(name: "content-length")
+                headers.remove(name: "content-length")
                 fields.contentLength = nil
                 fields.invalidContentLength = false
             }
             if code == 101 {
                 // A protocol switch keeps `Upgrade` and `Connection` for the proxy: read again, all.
-                (head, _, _) = try Self.parseHead(buffer, limits: self.limits, dropHopByHop: false, raw: false)!
-                fields = FramingFields(head.headers)
+                headers = try Self.parseHead(
+                    buffer,
+                    limits: self.limits,
+                    dropHopByHop: false,
+                    raw: false,
+                    fieldStorage: &fieldStorage
+                )!.scanned.headers
+                fields = FramingFields(headers)
                 self.removedHopByHop = nil
             } else {
                 self.removedHopByHop = scanned.connection
             }
-            buffer.moveReaderIndex(forwardBy: length)
+            buffer.moveReaderIndex(forwardBy: parsed.length)
+            // The last head's storage again (no allocation) when its receiver let go of it.
+            self.head.version = parsed.version
+            self.head.status = parsed.status
+            self.head.headers = headers
             if code >= 100 && code < 200 && code != 101 {
-                return .head(head)  // informational: the final response follows
+                return .head(self.head)  // informational: the final response follows
             }
             if code == 101 { self.stopAfterEnd = true }
             let framing: HTTP1BodyFraming
@@ -987,7 +1061,7 @@ struct HTTP1ResponseDecoder {
                 framing = fields.contentLength.map { .contentLength($0) } ?? .untilClose
             }
             self.state = .body(BodyDecoder(framing, limits: self.limits))
-            return .head(head)
+            return .head(self.head)
         case .body(var body):
             let output = try body.next(&buffer)
             self.state = .body(body)
@@ -1005,6 +1079,11 @@ struct HTTP1ResponseDecoder {
         }
     }
 
+    /// Forgets the last head's raw fields (their storage is the caller's field storage again).
+    mutating func dropRawFields() {
+        self.rawFields = nil
+    }
+
     /// The connection closed: the end of a body delimited by the close, if one was being read.
     mutating func connectionClosed() -> HTTPClientResponsePart? {
         guard case .body(let body) = self.state, body.isUntilClose else { return nil }
@@ -1019,7 +1098,7 @@ struct HTTP1ResponseDecoder {
         buffer.withUnsafeReadableBytes { bytes in
             guard bytes.count >= 12 else { return false }
             var code = 0
-            for (offset, expected) in "HTTP/1.1 ".utf8.enumerated() where bytes[offset] != expected { return false }
+            guard HeadScanner.startsWithHTTP11(bytes) else { return false }
             for offset in 9..<12 {
                 guard let digit = HeadScanner.digit(bytes[offset]) else { return false }
                 code = code * 10 + digit
@@ -1032,8 +1111,9 @@ struct HTTP1ResponseDecoder {
         _ buffer: ByteBuffer,
         limits: HTTP1HeadLimits,
         dropHopByHop: Bool = true,
-        raw: Bool
-    ) throws -> (HTTPResponseHead, Int, HeadScanner.Head)? {
+        raw: Bool,
+        fieldStorage: inout ByteBuffer
+    ) throws -> (version: HTTPVersion, status: HTTPResponseStatus, length: Int, scanned: HeadScanner.Head)? {
         try buffer.withUnsafeReadableBytes { bytes in
             guard
                 let head = try HeadScanner.scan(
@@ -1042,7 +1122,8 @@ struct HTTP1ResponseDecoder {
                     firstLineLimit: limits.maxFieldSize,
                     firstLineError: .headerSectionTooLarge,
                     dropHopByHop: dropHopByHop,
-                    raw: raw
+                    raw: raw,
+                    fieldStorage: &fieldStorage
                 )
             else { return nil }
             // HTTP-version SP 3DIGIT SP [ reason-phrase ]  (a missing SP before an empty reason is tolerated)
@@ -1063,8 +1144,7 @@ struct HTTP1ResponseDecoder {
             guard code >= 100, line.count == 12 || bytes[line.lowerBound + 12] == 0x20 else {
                 throw HTTP1ParseError.invalidStatusLine
             }
-            let status = HTTPResponseStatus(statusCode: code)
-            return (HTTPResponseHead(version: version, status: status, headers: head.headers), head.length, head)
+            return (version, HTTPResponseStatus(statusCode: code), head.length, head)
         }
     }
 }
@@ -1103,10 +1183,20 @@ struct HTTP1Encoder {
 
     /// `METHOD SP target SP HTTP/1.x CR LF` (a minor version 0 is sent as 1.0, others as 1.1).
     static func writeRequestLine(_ head: HTTPRequestHead, into buffer: inout ByteBuffer) {
-        buffer.writeString(head.method.rawValue)
-        buffer.writeInteger(UInt8(ascii: " "))
-        buffer.writeString(head.uri)
-        buffer.writeStaticString(head.version.minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n")
+        Self.writeRequestLine(method: head.method, uri: head.uri, version: head.version, into: &buffer)
+    }
+
+    static func writeRequestLine(method: HTTPMethod, uri: String, version: HTTPVersion, into buffer: inout ByteBuffer) {
+        switch method {
+        case .GET: buffer.writeStaticString("GET ")
+        case .HEAD: buffer.writeStaticString("HEAD ")
+        case .POST: buffer.writeStaticString("POST ")
+        default:
+            buffer.writeString(method.rawValue)
+            buffer.writeInteger(UInt8(ascii: " "))
+        }
+        buffer.writeString(uri)
+        buffer.writeStaticString(version.minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n")
     }
 
     /// Writes an HTTP/1.1 request head whose client fields go as bytes (see

@@ -123,6 +123,13 @@ public final class HTTPEngine: Sendable {
     /// without the fast lane).
     var fastLaneStatistics: [HTTPFastLane.Statistics] { self.fastLanes.map(\.statistics) }
 
+    /// Spare buffers the fast lanes hold (tests).
+    func fastLaneSpareCount() async -> Int {
+        var total = 0
+        for lane in self.fastLanes { total += await lane.spareCount() }
+        return total
+    }
+
     /// Buffer storage the fast lanes' connections hold between requests (tests).
     func fastLaneIdleBufferCapacity() async -> Int {
         var total = 0

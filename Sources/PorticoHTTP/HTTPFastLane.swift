@@ -37,10 +37,19 @@ extension ByteBuffer {
     /// read through it.
     mutating func dropReadBytes() {
         if self.readableBytes == 0 {
-            self.clear()
+            self.rewind()
         } else if self.readerIndex >= 65_536 {
             self.discardReadBytes()
         }
+    }
+
+    /// Empties the buffer where it is: both indices to 0. Unlike `clear()`, which allocates new
+    /// storage when the buffer shares its storage (a slice or copy still alive, or the shared
+    /// empty buffer), this never allocates; a later write copies if the storage is still shared.
+    @inline(__always)
+    mutating func rewind() {
+        self.moveReaderIndex(to: 0)
+        self.moveWriterIndex(to: 0)
     }
 }
 
@@ -390,11 +399,22 @@ final class HTTPFastLane: @unchecked Sendable {
     private let allocator = ByteBufferAllocator()
     /// Emptied buffers of connections between requests: an idle keep-alive connection holds no
     /// buffer (nginx frees its buffers there too), and a busy one takes one from here instead
-    /// of allocating.
+    /// of allocating. Sized by use: as many as exchanges in flight needed at once (up to
+    /// ``spareLimit``), less what went unused for a ``trimInterval`` (``trimSpares()``).
     @exclusivity(unchecked) private var spares: [ByteBuffer] = []
-    private static let spareLimit = 64
-    /// Larger buffers (a burst, a long download) are freed rather than kept: at most 2 MiB of
-    /// spares per lane.
+    /// The fewest spares held since the last trim: that many were not needed meanwhile.
+    @exclusivity(unchecked) private var sparesLow = 0
+    @exclusivity(unchecked) private var nextTrim: UInt64 = 0
+    private static let trimInterval: UInt64 = 1_000_000_000
+    /// Where decoders write the field lines of a head they keep as bytes: one storage for all
+    /// (each head's fields are written on before the next head is read), so no allocation
+    /// per head. Decoders let go of it once the fields are written (`rawFields = nil`).
+    @exclusivity(unchecked) private var fieldStorage = ByteBuffer()
+    /// (With 50 busy keep-alive connections 64 were too few: a buffer in three was allocated
+    /// and freed again per request.)
+    private static let spareLimit = 512
+    /// Larger buffers (a burst, a long download) are freed rather than kept: at most 16 MiB of
+    /// spares per lane, for a second after the burst that needed them.
     private static let spareCapacity = 32_768
 
     /// Connections the lane holds now.
@@ -658,6 +678,7 @@ final class HTTPFastLane: @unchecked Sendable {
                 }
             }
             self.expire()
+            if self.now >= self.nextTrim { self.trimSpares() }
         }
     }
 
@@ -723,10 +744,15 @@ final class HTTPFastLane: @unchecked Sendable {
         }
     }
 
-    /// epoll_wait's timeout: until the next deadline, 100 ms while a listener is paused.
+    /// epoll_wait's timeout: until the next deadline, 100 ms while a listener is paused, the
+    /// next trim while there are spares.
     private func timeout() -> CInt {
         var timeout: CInt = self.paused.isEmpty ? -1 : 100
         let now = Self.monotonic()
+        if !self.spares.isEmpty {
+            let trim = self.nextTrim > now ? CInt((self.nextTrim - now + 999_999) / 1_000_000) : 0
+            timeout = timeout < 0 ? trim : min(timeout, trim)
+        }
         for list in self.deadlines {
             guard let deadline = list.head?.deadline else { continue }
             let milliseconds = deadline > now ? CInt(min((deadline - now + 999_999) / 1_000_000, 60_000)) : 0
@@ -978,7 +1004,7 @@ final class HTTPFastLane: @unchecked Sendable {
             }
             output.moveReaderIndex(forwardBy: written)
         }
-        output.clear()
+        output.rewind()
         return true
     }
 
@@ -1056,9 +1082,9 @@ final class HTTPFastLane: @unchecked Sendable {
         // Decoded on copies: a request the lane does not serve is handed over untouched.
         var buffer = client.input
         var decoder = client.decoder
-        let head: HTTPRequestHead
+        let head: HTTPRequestLine
         do {
-            guard case .head(let decoded)? = try decoder.next(&buffer) else {
+            guard let (decoded, _) = try decoder.nextHead(&buffer, fieldStorage: &self.fieldStorage) else {
                 // Part of a head: the header timeout runs from its first bytes (as in the engine).
                 if client.state != .readingHead {
                     client.state = .readingHead
@@ -1103,6 +1129,7 @@ final class HTTPFastLane: @unchecked Sendable {
 
         // Taken: the request is the lane's.
         client.input = buffer
+        buffer = ByteBuffer()  // (client.input the one reference: no copy when it is written or parked)
         decoder.rawFields = nil
         client.decoder = decoder
         client.state = .waiting
@@ -1122,16 +1149,22 @@ final class HTTPFastLane: @unchecked Sendable {
         client.endpoint = nil
         client.accessLog = state.accessLog
         if state.accessLog != nil {
-            client.logEntry = AccessLogEntry(starting: head, host: facts.host, client: client.clientAddress)
+            client.logEntry = AccessLogEntry(
+                method: head.method,
+                uri: head.uri,
+                version: head.version,
+                host: facts.host,
+                client: client.clientAddress
+            )
             client.logEntry?.service = route.service
         }
         // As HTTP1Encoder writes a bodiless request with its fields as bytes, the proxy's
         // forwarding fields after the client's.
         var request = client.upstreamRequest
         client.upstreamRequest = ByteBuffer()
-        request.clear()
+        request.rewind()
         self.provide(&request)
-        HTTP1Encoder.writeRequestLine(head, into: &request)
+        HTTP1Encoder.writeRequestLine(method: head.method, uri: head.uri, version: head.version, into: &request)
         request.writeImmutableBuffer(fields)
         // ForwardingContext.append's lines, the connection's constant ones made once.
         request.writeImmutableBuffer(client.forwardingHead)
@@ -1246,14 +1279,34 @@ final class HTTPFastLane: @unchecked Sendable {
 
     /// Gives `buffer` a spare's storage when it has none (it is about to be read into).
     private func provide(_ buffer: inout ByteBuffer) {
-        if buffer.capacity == 0, let spare = self.spares.popLast() { buffer = spare }
+        guard buffer.capacity == 0, let spare = self.spares.popLast() else { return }
+        buffer = spare
+        if self.spares.count < self.sparesLow { self.sparesLow = self.spares.count }
+    }
+
+    /// Frees the spares that were not taken since the last trim (all of them once the lane is
+    /// idle), the longest unused first.
+    private func trimSpares() {
+        let unused = min(self.sparesLow, self.spares.count)
+        if unused > 0 { self.spares.removeFirst(unused) }
+        self.sparesLow = self.spares.count
+        self.nextTrim = self.now &+ Self.trimInterval
+    }
+
+    /// Spare buffers the lane holds now (for tests).
+    func spareCount() async -> Int {
+        await withCheckedContinuation { continuation in
+            if !self.execute({ [self] in continuation.resume(returning: self.spares.count) }) {
+                continuation.resume(returning: 0)
+            }
+        }
     }
 
     /// Takes an empty buffer's storage back into the spares (or frees it).
     private func park(_ buffer: inout ByteBuffer) {
         guard buffer.capacity > 0, buffer.readableBytes == 0 else { return }
         if buffer.capacity <= Self.spareCapacity, self.spares.count < Self.spareLimit {
-            buffer.clear()
+            buffer.rewind()
             self.spares.append(buffer)
         }
         buffer = ByteBuffer()
@@ -1264,7 +1317,7 @@ final class HTTPFastLane: @unchecked Sendable {
         guard client.state == .idle else { return }
         self.park(&client.input)
         self.park(&client.output)
-        client.upstreamRequest.clear()  // (kept for retries until the exchange ended)
+        client.upstreamRequest.rewind()  // (kept for retries until the exchange ended)
         self.park(&client.upstreamRequest)
     }
 
@@ -1856,7 +1909,7 @@ final class HTTPFastLane: @unchecked Sendable {
         while upstream.client === client {
             let part: HTTPClientResponsePart?
             do {
-                part = try upstream.decoder.next(&upstream.input)
+                part = try upstream.decoder.next(&upstream.input, fieldStorage: &self.fieldStorage)
             } catch {
                 return self.upstreamFailed(upstream, failure: error)
             }
@@ -1892,6 +1945,7 @@ final class HTTPFastLane: @unchecked Sendable {
                     raw: raw,
                     into: &client.output
                 )
+                upstream.decoder.dropRawFields()
             } else {
                 client.encoder.writeResponseHead(head, answeringHEAD: client.answeringHEAD, into: &client.output)
             }

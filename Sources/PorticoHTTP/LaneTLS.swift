@@ -210,7 +210,7 @@ final class LaneTLSConnection {
                 return false
             }
         }
-        output.clear()
+        output.rewind()
         return true
     }
 

@@ -162,6 +162,30 @@ extension PorticoHTTPEngineTests {
             }
         }
 
+        /// Buffers emptied between requests wait as spares for the next exchange, and are freed
+        /// once a second has passed without their being needed.
+        @Test func spareBuffersAreFreedWhenNotNeeded() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream), fastLane: true) { engine, ports in
+                var clients: [RawClient] = []
+                for _ in 0..<8 { clients.append(try await TestSupport.connect(ports[.http])) }
+                for client in clients { try await client.send("GET /s HTTP/1.1\r\nHost: app.example\r\n\r\n") }
+                for client in clients { #expect(try await client.readResponse().status == 200) }
+                #expect(await engine.fastLaneSpareCount() > 0)
+                var spares = -1
+                for _ in 0..<40 where spares != 0 {
+                    try await Task.sleep(nanoseconds: 100_000_000)
+                    spares = await engine.fastLaneSpareCount()
+                }
+                #expect(spares == 0)
+                // And the next request gets new buffers.
+                try await clients[0].send("GET /again HTTP/1.1\r\nHost: app.example\r\n\r\n")
+                #expect(try await clients[0].readResponse().body.hasPrefix("upstream a GET /again\n"))
+                for client in clients { await client.close() }
+            }
+        }
+
         /// Each event loop of the group gets a lane with its own socket on the port
         /// (SO_REUSEPORT): the kernel spreads connections over them, and all serve.
         @Test func everyLaneTakesConnections() async throws {
