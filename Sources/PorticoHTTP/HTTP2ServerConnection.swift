@@ -28,7 +28,10 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
     typealias OutboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
 
-    private struct Stream {
+    /// A class, not a struct: a large struct in a dictionary is changed through the
+    /// dictionary's modify accessor, whose frame was allocated per access (~14 allocations
+    /// per request).
+    private final class Stream {
         let proxy: ProxyHandler
         /// DATA bytes handed to the HTTP/2 handler and not written by it yet.
         var queued = 0
@@ -68,6 +71,12 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
         var isDiscarding: Bool {
             if case .discarding = self.state { return true }
             return false
+        }
+
+        init(proxy: ProxyHandler, requestEnded: Bool, remainingLength: Int?) {
+            self.proxy = proxy
+            self.requestEnded = requestEnded
+            self.remainingLength = remainingLength
         }
     }
 
@@ -153,9 +162,10 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
         let frame = self.unwrapInboundIn(data)
         switch frame.payload {
         case .headers(let headers):
-            if self.streams[frame.streamID]?.isDiscarding == true {
+            let stream = self.streams[frame.streamID]
+            if stream?.isDiscarding == true {
                 self.discard(frame.streamID, 0, ended: true, context: context)
-            } else if let stream = self.streams[frame.streamID] {
+            } else if let stream {
                 // Trailers (the HTTP/2 handler checked that they end the stream).
                 if let problem = HTTP2RequestBlock.trailersProblem(headers.headers) {
                     return self.rejectMalformed(frame.streamID, problem, context: context)
@@ -164,8 +174,8 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
                     return self.rejectMalformed(frame.streamID, "body shorter than content-length", context: context)
                 }
                 let proxy = stream.proxy
-                self.streams[frame.streamID]?.requestEnded = true
-                if self.streams[frame.streamID]?.pendingHead != nil {
+                stream.requestEnded = true
+                if stream.pendingHead != nil {
                     self.deliverPendingHead(frame.streamID, bodiless: false)
                 }
                 self.deliver(.end(HTTPHeaders(Self.fields(of: headers.headers))), to: proxy)
@@ -183,7 +193,7 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
 
     func channelReadComplete(context: ChannelHandlerContext) {
         if !self.pendingHeads.isEmpty {
-            for id in self.pendingHeads where self.streams[id]?.pendingHead != nil {
+            for id in self.pendingHeads where self.stream(id)?.pendingHead != nil {
                 self.deliverPendingHead(id, bodiless: false)
             }
             self.pendingHeads.removeAll(keepingCapacity: true)
@@ -199,9 +209,9 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
-            for (id, stream) in self.streams where stream.paused && stream.queued < Self.lowWatermark {
+            for stream in self.streams.values where stream.paused && stream.queued < Self.lowWatermark {
                 // (After the HTTP/2 handler's own writability work, which runs before this.)
-                self.streams[id]?.paused = false
+                stream.paused = false
                 stream.proxy.downstreamBecameWritable()
             }
         }
@@ -301,7 +311,7 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
             // A body of unknown length, or none: many clients end a bodiless request with an
             // empty DATA frame right after its HEADERS. Wait for what follows, at most until
             // the end of this read.
-            self.streams[id]?.pendingHead = head
+            self.stream(id)?.pendingHead = head
             self.pendingHeads.append(id)
         }
     }
@@ -311,8 +321,9 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
     /// reads the body as a body whatever the method (the bytes of a GET's body sent raw would
     /// be read as the next request: request smuggling).
     private func deliverPendingHead(_ id: HTTP2StreamID, bodiless: Bool) {
-        guard var head = self.streams[id]?.pendingHead, let proxy = self.streams[id]?.proxy else { return }
-        self.streams[id]?.pendingHead = nil
+        guard let stream = self.streams[id], var head = stream.pendingHead else { return }
+        let proxy = stream.proxy
+        stream.pendingHead = nil
         if !bodiless { head.headers.add(name: "transfer-encoding", value: "chunked") }
         self.deliver(.head(head), to: proxy)
     }
@@ -320,11 +331,12 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
     private func received(_ data: HTTP2Frame.FramePayload.Data, on id: HTTP2StreamID, context: ChannelHandlerContext) {
         let size = data.data.readableBytes
         let flowControlled = size + (data.paddingBytes ?? 0)
-        guard let proxy = self.streams[id]?.proxy else { return }
-        if self.streams[id]!.isDiscarding {
+        guard let stream = self.streams[id] else { return }
+        let proxy = stream.proxy
+        if stream.isDiscarding {
             return self.discard(id, flowControlled, ended: data.endStream, context: context)
         }
-        if let remaining = self.streams[id]?.remainingLength {
+        if let remaining = stream.remainingLength {
             // Checked before any of the bytes go on: a body longer than its declared length
             // would be read by an HTTP/1.1 upstream as a request of its own.
             let left = remaining - size
@@ -332,11 +344,11 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
                 let problem = left < 0 ? "body longer than content-length" : "body shorter than content-length"
                 return self.rejectMalformed(id, problem, context: context)
             }
-            self.streams[id]?.remainingLength = left
+            stream.remainingLength = left
         }
-        self.streams[id]?.unacknowledged += flowControlled
-        if data.endStream { self.streams[id]?.requestEnded = true }
-        if self.streams[id]?.pendingHead != nil {
+        stream.unacknowledged += flowControlled
+        if data.endStream { stream.requestEnded = true }
+        if stream.pendingHead != nil {
             self.deliverPendingHead(id, bodiless: size == 0 && data.endStream)
         }
         if size > 0, case .byteBuffer(let buffer) = data.data {
@@ -346,14 +358,15 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
             self.deliver(.end(nil), to: proxy)
             return
         }
-        guard let stream = self.streams[id] else { return }
+        guard self.streams[id] === stream else { return }  // (ended on the way)
         if proxy.mayReadRequestBody() {
-            if stream.unacknowledged >= Self.windowUpdateThreshold {
-                self.streams[id]?.unacknowledged = 0
-                self.writeWindowUpdate(id, stream.unacknowledged, context: context)
+            let unacknowledged = stream.unacknowledged
+            if unacknowledged >= Self.windowUpdateThreshold {
+                stream.unacknowledged = 0
+                self.writeWindowUpdate(id, unacknowledged, context: context)
             }
         } else {
-            self.streams[id]?.readHeld = true
+            stream.readHeld = true
         }
     }
 
@@ -374,10 +387,11 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
     /// The proxy takes request bytes again: the window it held back is given back.
     func resumeReading(_ id: HTTP2StreamID) {
         guard let context = self.context, let stream = self.streams[id], stream.readHeld else { return }
-        self.streams[id]?.readHeld = false
-        guard !stream.requestEnded, stream.unacknowledged > 0 else { return }
-        self.streams[id]?.unacknowledged = 0
-        self.writeWindowUpdate(id, stream.unacknowledged, context: context)
+        stream.readHeld = false
+        let unacknowledged = stream.unacknowledged
+        guard !stream.requestEnded, unacknowledged > 0 else { return }
+        stream.unacknowledged = 0
+        self.writeWindowUpdate(id, unacknowledged, context: context)
         context.flush()
     }
 
@@ -385,12 +399,8 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
 
     func isWritable(_ id: HTTP2StreamID) -> Bool {
         guard let context = self.context, let stream = self.streams[id] else { return false }
-        if stream.queued >= Self.highWatermark {
-            self.streams[id]?.paused = true
-            return false
-        }
-        if !context.channel.isWritable {
-            self.streams[id]?.paused = true
+        if stream.queued >= Self.highWatermark || !context.channel.isWritable {
+            stream.paused = true
             return false
         }
         return true
@@ -406,12 +416,12 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
                 // 100 Continue and other interim responses go out as they are.
                 self.writeFrame(id, .headers(.init(headers: block)), context: context)
             } else {
-                self.streams[id]?.heldHead = block
+                stream.heldHead = block
             }
         case .body(.byteBuffer(let buffer)):
             guard buffer.readableBytes > 0 else { return }
             self.writeHeld(id, context: context)
-            self.streams[id]?.heldData = buffer
+            stream.heldData = buffer
         case .body(.fileRegion):
             preconditionFailure("the proxy never writes file regions")
         case .end(let trailers):
@@ -419,12 +429,12 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
                 self.writeHeld(id, context: context)
                 let block = Self.trailersBlock(trailers)
                 self.writeFrame(id, .headers(.init(headers: block, endStream: true)), context: context)
-            } else if let data = self.streams[id]?.heldData {
-                self.streams[id]?.heldData = nil
+            } else if let data = stream.heldData {
+                stream.heldData = nil
                 self.writeHead(id, context: context)
                 self.writeData(id, data, endStream: true, context: context)
-            } else if let head = self.streams[id]?.heldHead {
-                self.streams[id]?.heldHead = nil
+            } else if let head = stream.heldHead {
+                stream.heldHead = nil
                 self.writeFrame(id, .headers(.init(headers: head, endStream: true)), context: context)
             } else {
                 self.writeData(id, ByteBuffer(), endStream: true, context: context)
@@ -452,10 +462,11 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
             // response rather than a reset; after that, RST_STREAM (NO_ERROR once the response
             // has left, RFC 9113 section 8.1).
             self.retire(id, as: .discarding(until: .now() + Self.discardTime))
-            self.streams[id]?.readHeld = false
-            if stream.unacknowledged > 0 {
-                self.streams[id]?.unacknowledged = 0
-                self.writeWindowUpdate(id, stream.unacknowledged, context: context)
+            stream.readHeld = false
+            let unacknowledged = stream.unacknowledged
+            if unacknowledged > 0 {
+                stream.unacknowledged = 0
+                self.writeWindowUpdate(id, unacknowledged, context: context)
             }
         } else if stream.endWritten {
             self.remove(id)
@@ -471,9 +482,9 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
     private func discard(_ id: HTTP2StreamID, _ size: Int, ended: Bool, context: ChannelHandlerContext) {
         guard let stream = self.streams[id] else { return }
         let discarded = stream.discarded + size
-        self.streams[id]?.discarded = discarded
+        stream.discarded = discarded
         if ended {
-            if stream.endWritten { self.remove(id) } else { self.streams[id]?.state = .finished }
+            if stream.endWritten { self.remove(id) } else { stream.state = .finished }
         } else if discarded > Self.discardLimit {
             // Reset once the response has left (``runAfterWrite()``); until then no more window,
             // so the client waits.
@@ -489,20 +500,20 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
     /// Writes the held head and data of a stream, without ending it.
     private func writeHeld(_ id: HTTP2StreamID, context: ChannelHandlerContext) {
         self.writeHead(id, context: context)
-        if let data = self.streams[id]?.heldData {
-            self.streams[id]?.heldData = nil
+        if let stream = self.streams[id], let data = stream.heldData {
+            stream.heldData = nil
             self.writeData(id, data, endStream: false, context: context)
         }
     }
 
     private func writeHead(_ id: HTTP2StreamID, context: ChannelHandlerContext) {
-        guard let head = self.streams[id]?.heldHead else { return }
-        self.streams[id]?.heldHead = nil
+        guard let stream = self.streams[id], let head = stream.heldHead else { return }
+        stream.heldHead = nil
         self.writeFrame(id, .headers(.init(headers: head)), context: context)
     }
 
     private func writeData(_ id: HTTP2StreamID, _ data: ByteBuffer, endStream: Bool, context: ChannelHandlerContext) {
-        self.streams[id]?.queued += data.readableBytes
+        self.stream(id)?.queued += data.readableBytes
         self.writeFrame(id, .data(.init(data: .byteBuffer(data), endStream: endStream)), context: context)
     }
 
@@ -527,15 +538,15 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
         case .data(let data):
             guard let stream = self.streams[id] else { return }
             let queued = stream.queued - data.data.readableBytes
-            self.streams[id]?.queued = queued
-            if data.endStream { self.streams[id]?.endWritten = true }
+            stream.queued = queued
+            if data.endStream { stream.endWritten = true }
             if (stream.paused && queued < Self.lowWatermark) || (data.endStream && stream.isDiscarding) {
                 self.afterWrite.append(id)
                 self.scheduleAfterWrite()
             }
         case .headers(let headers) where headers.endStream:
             guard let stream = self.streams[id] else { return }
-            self.streams[id]?.endWritten = true
+            stream.endWritten = true
             if stream.isDiscarding {
                 self.afterWrite.append(id)
                 self.scheduleAfterWrite()
@@ -572,7 +583,7 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
                 self.writeReset(id, .noError, context: context)
                 self.remove(id)
             } else if stream.paused && stream.queued < Self.lowWatermark && context.channel.isWritable {
-                self.streams[id]?.paused = false
+                stream.paused = false
                 stream.proxy.downstreamBecameWritable()
             }
         }
@@ -591,9 +602,13 @@ final class HTTP2ServerConnection: ChannelDuplexHandler, NIOHTTP2FrameDelegate, 
     /// A stream's exchange ended on this side; it stays in the table as `state`.
     private func retire(_ id: HTTP2StreamID, as state: Stream.State) {
         guard let stream = self.streams[id] else { return }
-        self.streams[id]?.state = state
-        if case .active = stream.state { self.exchangeEnded() }
+        let before = stream.state
+        stream.state = state
+        if case .active = before { self.exchangeEnded() }
     }
+
+    /// The stream's entry (a dictionary read: its fields change through the reference).
+    private func stream(_ id: HTTP2StreamID) -> Stream? { self.streams[id] }
 
     /// Takes a stream out of the table; once a quiescing connection has none, it closes.
     @discardableResult

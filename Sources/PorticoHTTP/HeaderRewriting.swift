@@ -261,12 +261,14 @@ struct ForwardingContext {
         {
             // The usual case: none of them came with the request. Appended as one block (one
             // copy of the fields; `add` would check each constant name for non-ASCII bytes).
-            var fields: [(String, String)] = [
-                ("x-forwarded-for", self.clientAddress), ("x-forwarded-proto", self.scheme),
-            ]
+            var fields: [(String, String)] = []
+            fields.reserveCapacity(5)
+            fields.append(("x-forwarded-for", self.clientAddress))
+            fields.append(("x-forwarded-proto", self.scheme))
             if let host = facts.host { fields.append(("x-forwarded-host", host)) }
             fields.append(("x-forwarded-port", self.localPort))
             fields.append(("x-real-ip", self.clientAddress))
+            headers.reserveCapacity(headers.count + fields.count)
             headers.add(contentsOf: HTTPHeaders(fields))
             return
         }

@@ -256,7 +256,13 @@ final class UpstreamConnectionPool {
     let eventLoop: any EventLoop
     /// This loop's metric counters (kept here because this object is already loop-local).
     let metrics: LoopMetrics
-    private var idle: [UpstreamKey: [UpstreamConnection]] = [:]
+    /// Lists by reference: changing an array stored in the dictionary in place goes through
+    /// the dictionary's modify accessor, whose frame was allocated at each take (two
+    /// allocations per request).
+    private final class IdleList {
+        var connections: [UpstreamConnection] = []
+    }
+    private var idle: [UpstreamKey: IdleList] = [:]
     /// HTTP/2 connections (gRPC pools), one per endpoint and TLS context; requests are streams.
     private var http2: [UpstreamKey: EventLoopFuture<HTTP2Upstream>] = [:]
     private var cursors: [String: Int] = [:]
@@ -285,19 +291,10 @@ final class UpstreamConnectionPool {
         return value
     }
 
-    private static func append(
-        _ connection: UpstreamConnection,
-        to list: inout [UpstreamConnection],
-        below cap: Int
-    ) -> Bool {
-        guard list.count < cap else { return false }
-        list.append(connection)
-        return true
-    }
-
     /// The most recently used idle connection for `key`, if any.
     func takeIdle(_ key: UpstreamKey) -> UpstreamConnection? {
-        while let connection = self.idle[key]?.popLast() {
+        guard let list = self.idle[key] else { return nil }
+        while let connection = list.connections.popLast() {
             if connection.isActive { return connection }
         }
         return nil
@@ -317,13 +314,18 @@ final class UpstreamConnectionPool {
         // into connecting). A hard cap bounds the overflow.
         let limit = limits.maxIdleUpstreamConnectionsPerEndpoint
         connection.idleSince = .now()
-        // One hash lookup; the list is changed in place (no copy).
         let cap = limit * Self.burstFactor
         // (With no room at all, no empty list is stored for the key: nothing would sweep it.)
-        guard cap > 0, Self.append(connection, to: &self.idle[connection.key, default: []], below: cap) else {
-            connection.close()
-            return
+        guard cap > 0 else { return connection.close() }
+        let list: IdleList
+        if let known = self.idle[connection.key] {
+            list = known
+        } else {
+            list = IdleList()
+            self.idle[connection.key] = list
         }
+        guard list.connections.count < cap else { return connection.close() }
+        list.connections.append(connection)
         self.maxIdle = limit
         if self.sweeper == nil {
             self.idleTimeout = limits.upstreamIdleTimeout
@@ -338,8 +340,9 @@ final class UpstreamConnectionPool {
     }
 
     func remove(_ connection: UpstreamConnection) {
-        if let index = self.idle[connection.key]?.firstIndex(where: { $0 === connection }) {
-            self.idle[connection.key]?.remove(at: index)
+        guard let list = self.idle[connection.key] else { return }
+        if let index = list.connections.firstIndex(where: { $0 === connection }) {
+            list.connections.remove(at: index)
         }
     }
 
@@ -349,16 +352,15 @@ final class UpstreamConnectionPool {
         let now = NIODeadline.now()
         let cutoff = now - self.idleTimeout
         let burstCutoff = now - Self.burstGrace
-        for key in Array(self.idle.keys) {
+        for (key, list) in self.idle {
             // Oldest first: connections are appended when released and taken from the end.
-            while let oldest = self.idle[key]?.first,
-                oldest.idleSince < cutoff
-                    || (self.idle[key]!.count > self.maxIdle && oldest.idleSince < burstCutoff)
+            while let oldest = list.connections.first,
+                oldest.idleSince < cutoff || (list.connections.count > self.maxIdle && oldest.idleSince < burstCutoff)
             {
-                self.idle[key]?.removeFirst()
+                list.connections.removeFirst()
                 oldest.close()
             }
-            if self.idle[key]?.isEmpty == true { self.idle[key] = nil }
+            if list.connections.isEmpty { self.idle[key] = nil }
         }
     }
 
@@ -367,7 +369,7 @@ final class UpstreamConnectionPool {
         self.sweeper?.cancel()
         self.sweeper = nil
         for (_, list) in self.idle {
-            for connection in list { connection.close() }
+            for connection in list.connections { connection.close() }
         }
         self.idle = [:]
         for (_, upstream) in self.http2 {
