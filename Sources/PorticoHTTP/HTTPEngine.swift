@@ -69,7 +69,7 @@ public final class HTTPEngine: Sendable {
     /// Creates an engine that is not listening yet.
     ///
     /// Metrics go to `metricsFactory` (default: the bootstrapped `MetricsSystem`):
-    /// `portico_http_requests_total{service,status}`, `portico_http_upstream_errors_total{service,reason}`
+    /// `portico_http_requests_total{ingress,service,status}`, `portico_http_upstream_errors_total{service,reason}`
     /// and the meter `portico_http_open_connections`.
     ///
     /// `fastLane`: plain-HTTP listeners are owned by the fast lane's own epoll loops (Linux;

@@ -165,6 +165,8 @@ public struct TLSCertificate: Sendable {
 public final class HTTPRoute: Sendable {
     /// The backing Service, `namespace/name` (used in messages and metrics).
     public let service: String
+    /// The Ingress that declared the route, `namespace/name` (metrics); "" when unknown.
+    public let ingress: String
     /// The key of the upstream pool in ``HTTPEngineConfiguration/pools``.
     public let pool: String
     /// Answer plain-HTTP requests with a 308 to `https://` (ingress-nginx `ssl-redirect`).
@@ -206,6 +208,7 @@ public final class HTTPRoute: Sendable {
     /// Creates a route target.
     public init(
         service: String,
+        ingress: String = "",
         pool: String,
         sslRedirect: Bool = false,
         permanentRedirect: String? = nil,
@@ -224,6 +227,7 @@ public final class HTTPRoute: Sendable {
         affinity: CookieAffinity? = nil
     ) {
         self.service = service
+        self.ingress = ingress
         self.pool = pool
         self.sslRedirect = sslRedirect
         self.permanentRedirect = permanentRedirect

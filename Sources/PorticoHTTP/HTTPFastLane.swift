@@ -1413,7 +1413,7 @@ final class HTTPFastLane: @unchecked Sendable {
             self.closeClient(client)
         case .readingHead:
             client.answeringHEAD = false  // (the previous request's)
-            self.metrics.countRequest(service: "", status: .requestTimeout)
+            self.metrics.countRequest(nil, status: .requestTimeout)
             self.respondLocally(client, .requestTimeout, LocalAnswer.headerTimeout, close: true)
         case .waiting:
             let service = client.route?.service ?? ""
@@ -1424,7 +1424,7 @@ final class HTTPFastLane: @unchecked Sendable {
                 self.closeUpstream(upstream)
             }
             self.uncountEndpoint(client)
-            self.metrics.countRequest(service: service, status: .gatewayTimeout)
+            self.metrics.countRequest(client.route, status: .gatewayTimeout)
             let sending = client.sendingBody
             self.respondLocally(
                 client,
@@ -1923,7 +1923,7 @@ final class HTTPFastLane: @unchecked Sendable {
         case .head(var head):
             if head.status.code >= 200 || head.status == .switchingProtocols {
                 let service = client.route?.service ?? ""
-                self.metrics.countRequest(service: service, status: head.status)
+                self.metrics.countRequest(client.route, status: head.status)
                 self.metrics.recordLatency(service: service, nanoseconds: self.now &- client.started)
             }
             if client.sendingBody, let route = client.route {
@@ -2062,7 +2062,7 @@ final class HTTPFastLane: @unchecked Sendable {
 
     /// The engine's 502: counted for the route's service, then answered.
     private func badGateway(_ client: Client, _ message: String, close: Bool) {
-        self.metrics.countRequest(service: client.route?.service ?? "", status: .badGateway)
+        self.metrics.countRequest(client.route, status: .badGateway)
         self.respondLocally(client, .badGateway, message, close: close)
     }
 

@@ -995,7 +995,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         case .head(var head):
             if head.status.code >= 200 || head.status == .switchingProtocols {
                 let service = self.route?.service ?? ""
-                self.pool.metrics.countRequest(service: service, status: head.status)
+                self.pool.metrics.countRequest(self.route, status: head.status)
                 self.pool.metrics.recordLatency(
                     service: service,
                     nanoseconds: NIODeadline.now().uptimeNanoseconds &- self.exchangeStarted
@@ -1261,7 +1261,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
         self.requestHead = nil
         self.requestFieldsRaw = nil
         self.responseStarted = true
-        self.pool.metrics.countRequest(service: self.route?.service ?? "", status: status)
+        self.pool.metrics.countRequest(self.route, status: status)
         if self.logEntry != nil {
             self.logEntry?.status = Int(status.code)
             self.logEntry?.bytesSent = message.utf8.count
@@ -1453,7 +1453,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, NIOSche
             self.closeNow()
         case .readingHead:
             self.phase = .closing
-            self.pool.metrics.countRequest(service: "", status: .requestTimeout)
+            self.pool.metrics.countRequest(nil, status: .requestTimeout)
             let message = LocalAnswer.headerTimeout
             var buffer = self.context.channel.allocator.buffer(capacity: 128)
             buffer.writeString(

@@ -3,7 +3,8 @@ import NIOHTTP1
 
 /// Metrics names (Prometheus style once exported by swift-prometheus).
 enum MetricNames {
-    /// Counter; dimensions `service` ("" when no route matched) and `status` (`2xx`...).
+    /// Counter; dimensions `ingress` and `service` (`namespace/name`, both "" when no route
+    /// matched) and `status` (`2xx`...).
     static let requests = "portico_http_requests_total"
     /// Counter; dimensions `service` and `reason` (`connect`, `timeout`, `closed`).
     static let upstreamErrors = "portico_http_upstream_errors_total"
@@ -43,13 +44,17 @@ final class LoopMetrics {
         let detail: String
     }
 
+    private struct RouteLabels: Hashable {
+        let ingress: String
+        let service: String
+    }
+
     private let factory: any MetricsFactory
-    /// By service, one counter per status class (created when first counted).
-    private var requests: [String: [Counter?]] = [:]
-    /// The last service counted and its counters: requests of a route come in runs, and the
-    /// route's service string is the same storage each time, so the comparison is cheap and
-    /// no hashing is needed.
-    private var lastService: String?
+    /// By Ingress and service, one counter per status class (created when first counted).
+    private var requests: [RouteLabels: [Counter?]] = [:]
+    /// The last route counted and its counters: requests of a route come in runs, so an
+    /// identity check finds them without hashing.
+    private var lastRoute: HTTPRoute?
     private var lastCounters: [Counter?] = []
     private var upstreamErrors: [Key: Counter] = [:]
     /// By service, the response latency histogram (created when first recorded), and the
@@ -64,26 +69,30 @@ final class LoopMetrics {
 
     private static let statusClasses = ["1xx", "2xx", "3xx", "4xx", "5xx"]
 
-    func countRequest(service: String, status: HTTPResponseStatus) {
+    /// Counts a response to a request for `route` (`nil`: none matched, or none was read).
+    func countRequest(_ route: HTTPRoute?, status: HTTPResponseStatus) {
         let index = min(max(Int(status.code) / 100, 1), 5) - 1
-        if service == self.lastService, let counter = self.lastCounters[index] {
+        if route === self.lastRoute, !self.lastCounters.isEmpty, let counter = self.lastCounters[index] {
             counter.increment()
             return
         }
-        var counters = self.requests[service] ?? [Counter?](repeating: nil, count: Self.statusClasses.count)
+        let labels = RouteLabels(ingress: route?.ingress ?? "", service: route?.service ?? "")
+        var counters = self.requests[labels] ?? [Counter?](repeating: nil, count: Self.statusClasses.count)
         let counter: Counter
         if let existing = counters[index] {
             counter = existing
         } else {
             counter = Counter(
                 label: MetricNames.requests,
-                dimensions: [("service", service), ("status", Self.statusClasses[index])],
+                dimensions: [
+                    ("ingress", labels.ingress), ("service", labels.service), ("status", Self.statusClasses[index]),
+                ],
                 factory: self.factory
             )
             counters[index] = counter
-            self.requests[service] = counters
+            self.requests[labels] = counters
         }
-        self.lastService = service
+        self.lastRoute = route
         self.lastCounters = counters
         counter.increment()
     }

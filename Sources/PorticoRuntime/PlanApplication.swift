@@ -49,6 +49,7 @@ enum PlanApplication {
                 )
                 return HTTPRoute(
                     service: backend.service ?? "(resource \(backend.port))",
+                    ingress: backend.ingress,
                     pool: poolID,
                     sslRedirect: policy.sslRedirect || policy.forceSSLRedirect,
                     permanentRedirect: policy.permanentRedirect,

@@ -146,6 +146,18 @@ import Testing
         #expect(response.status == 200)
         let metrics = try Curl.get("http://127.0.0.1:\(admin)/metrics")
         #expect(metrics.body.contains("portico_config_reloads_total{result=\"invalid\"} 1"), "\(metrics.body)")
+        // Requests by Ingress, Service and status class: three answered by the app, the 503 of
+        // the Service without endpoints, the 404 that matched no Ingress.
+        let requests = metrics.body.split(separator: "\n").filter { $0.hasPrefix("portico_http_requests_total{") }
+        func count(_ ingress: String, _ service: String, _ status: String) -> String? {
+            let labels = ["ingress=\"\(ingress)\"", "service=\"\(service)\"", "status=\"\(status)\""]
+            return requests.first { line in labels.allSatisfy { line.contains($0) } }.map {
+                String($0.split(separator: " ").last ?? "")
+            }
+        }
+        #expect(count("default/app", "default/app", "2xx") == "3", "\(requests)")
+        #expect(count("default/app", "default/empty", "5xx") == "1", "\(requests)")
+        #expect(count("", "", "4xx") == "1", "\(requests)")
 
         // A valid change applies: only /api is routed now.
         try FileManager.default.removeItem(at: directory.url.appendingPathComponent("broken.yaml"))

@@ -287,14 +287,14 @@ extension PorticoHTTPEngineTests {
             }
         }
 
-        @Test func metricsCountRequestsByServiceAndStatusClass() async throws {
+        @Test func metricsCountRequestsByIngressServiceAndStatusClass() async throws {
             let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
             defer { Task { await upstream.stop() } }
             let dead = UpstreamEndpoint(host: "127.0.0.1", port: try await TestSupport.deadPort())
             let configuration = HTTPEngineConfiguration(
                 routes: TestSupport.routes([
-                    (Optional("a"), "/", HTTPRoute(service: "default/a", pool: "a")),
-                    (Optional("dead"), "/", HTTPRoute(service: "default/dead", pool: "dead")),
+                    (Optional("a"), "/", HTTPRoute(service: "default/a", ingress: "default/web", pool: "a")),
+                    (Optional("dead"), "/", HTTPRoute(service: "default/dead", ingress: "default/web", pool: "dead")),
                 ]),
                 pools: [
                     "a": UpstreamPool(endpoints: [TestSupport.endpoint(upstream)]),
@@ -310,10 +310,18 @@ extension PorticoHTTPEngineTests {
                 }
                 let requests = "portico_http_requests_total"
                 #expect(
-                    metrics.counterTotal(label: requests, dimensions: [("service", "default/a"), ("status", "2xx")])
-                        == 2
+                    metrics.counterTotal(
+                        label: requests,
+                        dimensions: [("ingress", "default/web"), ("service", "default/a"), ("status", "2xx")]
+                    ) == 2
                 )
-                #expect(metrics.counterTotal(label: requests, dimensions: [("service", ""), ("status", "4xx")]) == 1)
+                #expect(
+                    metrics.counterTotal(
+                        label: requests,
+                        dimensions: [("ingress", ""), ("service", ""), ("status", "4xx")]
+                    )
+                        == 1
+                )
                 #expect(
                     metrics.counterTotal(label: requests, dimensions: [("service", "default/dead"), ("status", "5xx")])
                         == 1
