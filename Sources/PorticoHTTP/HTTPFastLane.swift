@@ -1118,11 +1118,8 @@ final class HTTPFastLane: @unchecked Sendable {
         let state = self.core.state
         self.limits = state.limits
         guard let route = state.routes.lookup(host: facts.host.map { Substring($0) }, path: Substring(head.uri)),
-            route.allowedSources.isEmpty, route.clientCertificate == nil, route.rateLimit == nil, route.appRoot == nil,
-            // (ssl-redirect redirects plain HTTP only: over TLS such a route is served.)
-            route.permanentRedirect == nil, !route.sslRedirect || client.tls != nil, route.forwardAuth == nil,
-            route.affinity == nil,
-            route.rewrite == nil, route.maxBodySize.map({ (facts.contentLength ?? 0) <= $0 }) ?? true,
+            Self.servesPolicy(of: route, overTLS: client.tls != nil),
+            route.maxBodySize.map({ (facts.contentLength ?? 0) <= $0 }) ?? true,
             let target = self.target(of: route, in: state)
         else { return self.handOver(client) }
         let pool = target.pool
@@ -1188,6 +1185,31 @@ final class HTTPFastLane: @unchecked Sendable {
         self.connectNext(client)
         // The request was read whole: its buffer serves other reads meanwhile.
         if !client.sendingBody, self.clients[Int(client.descriptor)] === client { self.park(&client.input) }
+    }
+
+    /// Whether the lane applies all of `route`'s policy: none that acts per request (source
+    /// ranges, client certificates, rate limits, redirects, rewrites, auth, affinity), or the
+    /// engine must serve its requests. (ssl-redirect redirects plain HTTP only: over TLS such
+    /// a route is served.)
+    private static func servesPolicy(of route: HTTPRoute, overTLS: Bool) -> Bool {
+        route.allowedSources.isEmpty && route.clientCertificate == nil && route.rateLimit == nil
+            && route.appRoot == nil && route.permanentRedirect == nil && (!route.sslRedirect || overTLS)
+            && route.forwardAuth == nil && route.affinity == nil && route.rewrite == nil
+    }
+
+    /// Whether requests for `serverName` (a TLS client's SNI) may be the lane's: no when
+    /// every route of that host needs the engine (its policy, or an HTTP/2 or TLS upstream).
+    /// The engine then gets the connection from its ClientHello on, instead of the lane
+    /// terminating TLS only to relay every request. (The Host of a request can differ from the
+    /// SNI: then either way serves it, the lane by relaying.)
+    private static func mayServe(serverName: String?, in state: EngineState) -> Bool {
+        let targets = state.routes.targets(forHost: serverName.map { Substring($0) })
+        return targets.contains { route in
+            guard Self.servesPolicy(of: route, overTLS: true), let pool = state.pools[route.pool] else {
+                return false
+            }
+            return !pool.http2 && pool.tls == nil
+        }
     }
 
     /// The lane's state for `route`'s pool, when the lane can send requests there: a plain
@@ -1504,6 +1526,7 @@ final class HTTPFastLane: @unchecked Sendable {
             let state = self.core.state
             guard !(server.http2 && hello.applicationProtocols.contains("h2")),
                 state.clientAuth.lookup(hello.serverName) == nil,
+                Self.mayServe(serverName: hello.serverName, in: state),
                 let context = state.certificates?.select(serverName: hello.serverName).lane,
                 let tls = context.connection(on: descriptor)
             else { return self.handOverTLS(client, server) }

@@ -219,6 +219,14 @@ public struct RouteTable<Target: Sendable>: Sendable {
         return self.defaultTarget
     }
 
+    /// Every target a request for `host` can reach: the routes of the host pattern chosen for
+    /// it (as ``lookup(host:path:)`` chooses), then the default target, if any.
+    public func targets(forHost host: Substring?) -> [Target] {
+        var targets = self.index.slots(host: host).map { self.targets[$0] }
+        if let defaultTarget { targets.append(defaultTarget) }
+        return targets
+    }
+
     /// The matching rule, or nil when only the default target (if any) applies.
     public func matchingRule(host: Substring?, path: Substring) -> RouteRule<Target>? {
         index.slot(host: host, path: path).map { rules[$0] }
@@ -276,6 +284,12 @@ struct RouteIndex: Sendable {
             }
         }
         return nil
+    }
+
+    /// The slots of every path of the host pattern chosen for `rawHost`.
+    func slots(host rawHost: Substring?) -> [Int] {
+        guard let routes = self.hostRoutes(for: rawHost) else { return [] }
+        return Array(routes.exact.values) + Array(routes.prefix.values)
     }
 
     private func hostRoutes(for rawHost: Substring?) -> HostRoutes? {

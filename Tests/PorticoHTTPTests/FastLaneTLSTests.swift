@@ -254,6 +254,43 @@ extension PorticoHTTPEngineTests {
             }
         }
 
+        /// A name whose routes all need the engine (here: a source range) is the engine's from
+        /// the ClientHello: the lane does not terminate TLS only to relay every request. A name
+        /// with a route the lane serves stays the lane's.
+        @Test func namesWhoseRoutesAllNeedTheEngineGoThereFromTheClientHello() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            var configuration = self.configuration(upstream)
+            configuration.routes = TestSupport.routes([
+                (nil, "/", HTTPRoute(service: "default/a", pool: "a")),
+                (
+                    "policy.example.com", "/",
+                    HTTPRoute(service: "default/a", pool: "a", allowedSources: [IPAddressRange("127.0.0.0/8")!])
+                ),
+            ])
+            try await TestSupport.withEngine(configuration, fastLane: true) { engine, ports in
+                let policy = try await RawClient.connect(
+                    port: ports[.https]!,
+                    group: TestSupport.group,
+                    tls: try Self.clientContext(protocols: ["http/1.1"]),
+                    serverName: "policy.example.com"
+                )
+                try await policy.send("GET /p HTTP/1.1\r\nHost: policy.example.com\r\n\r\n")
+                let answer = try await policy.readResponse()
+                #expect(answer.status == 200 && answer.body.hasPrefix("upstream a GET /p\n"))
+                var statistics = Self.statistics(engine)
+                #expect(statistics.handedOver == 1 && statistics.tlsHandshakes == 0 && statistics.relayed == 0)
+                await policy.close()
+
+                let plain = try await Self.connect(ports[.https])
+                try await plain.send("GET /q HTTP/1.1\r\nHost: a.example.com\r\n\r\n")
+                #expect(try await plain.readResponse().body.hasPrefix("upstream a GET /q\n"))
+                statistics = Self.statistics(engine)
+                #expect(statistics.tlsHandshakes == 1 && statistics.served == 1 && statistics.handedOver == 1)
+                await plain.close()
+            }
+        }
+
         /// A ClientHello that arrives in two pieces is waited for (the lane peeks until the
         /// record is whole), and bytes that are not TLS go to the engine's TLS handler, which
         /// fails the handshake and closes.

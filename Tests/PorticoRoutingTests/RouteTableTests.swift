@@ -29,6 +29,21 @@ private func lookup(_ table: RouteTable<String>, _ host: String?, _ path: String
         #expect(lookup(routes, "other.example.com", "/x") == nil)
     }
 
+    @Test func targetsForAHostAreThoseOfTheHostPatternALookupChooses() {
+        let routes = table(
+            [
+                ("a.example.com", "/", .prefix, "a-root"), ("a.example.com", "/x", .exact, "a-x"),
+                ("*.example.com", "/", .prefix, "wild"), ("", "/", .prefix, "any"),
+            ],
+            default: "fallback"
+        )
+        #expect(Set(routes.targets(forHost: "A.example.com:443")) == ["a-root", "a-x", "fallback"])
+        #expect(Set(routes.targets(forHost: "b.example.com")) == ["wild", "fallback"])
+        #expect(Set(routes.targets(forHost: "elsewhere.test")) == ["any", "fallback"])
+        #expect(Set(routes.targets(forHost: nil)) == ["any", "fallback"])
+        #expect(table([("a.example.com", "/", .prefix, "a")]).targets(forHost: "b.test").isEmpty)
+    }
+
     @Test func ipv6LiteralKeepsBrackets() {
         #expect(RouteTable<String>.normalizedHost("[::1]:8080") == "[::1]")
         #expect(RouteTable<String>.normalizedHost("[::1]") == "[::1]")
