@@ -1201,9 +1201,11 @@ final class HTTPFastLane: @unchecked Sendable {
     /// every route of that host needs the engine (its policy, or an HTTP/2 or TLS upstream).
     /// The engine then gets the connection from its ClientHello on, instead of the lane
     /// terminating TLS only to relay every request. (The Host of a request can differ from the
-    /// SNI: then either way serves it, the lane by relaying.)
+    /// SNI: then either way serves it, the lane by relaying.) Without SNI (a client that
+    /// connects by address) nothing says which host will be asked for: the lane's.
     private static func mayServe(serverName: String?, in state: EngineState) -> Bool {
-        let targets = state.routes.targets(forHost: serverName.map { Substring($0) })
+        guard let serverName else { return true }
+        let targets = state.routes.targets(forHost: Substring(serverName))
         return targets.contains { route in
             guard Self.servesPolicy(of: route, overTLS: true), let pool = state.pools[route.pool] else {
                 return false

@@ -254,6 +254,31 @@ extension PorticoHTTPEngineTests {
             }
         }
 
+        /// The engine closes a relayed connection without reading what the client still sends
+        /// (a malformed head: 400, then close): the 400 reaches the client, the rest of its
+        /// bytes are dropped, and the connection ends. (Whether the lane first meets a failed
+        /// write to the pair or the engine's end of stream depends on timing; here it is
+        /// usually the end of stream, then the linger drains the client.)
+        @Test func theEnginesAnswerGoesOutWhenItStopsReadingARelay() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream), fastLane: true) { engine, ports in
+                let client = try await Self.connect(ports[.https])
+                // 4 MiB after the head: far more than the socket pair and the engine's reads
+                // hold, still being sent when the engine has closed its end.
+                var bytes = ByteBuffer(string: "GET /bad HTTP/1.1\r\nHost: a.example.com\r\nNo colon here\r\n\r\n")
+                bytes.writeRepeatingByte(UInt8(ascii: "x"), count: 4 << 20)
+                try await client.send(bytes)
+                let answer = try await client.readResponse()
+                #expect(answer.status == 400, "\(answer.body)")
+                #expect(try await client.waitForClose())
+                let statistics = Self.statistics(engine)
+                #expect(statistics.relayed == 1 && statistics.tlsHandshakes == 1)
+                let open = try await Self.settled(engine)
+                #expect(open.relays == 0 && open.clients == 0)
+            }
+        }
+
         /// A name whose routes all need the engine (here: a source range) is the engine's from
         /// the ClientHello: the lane does not terminate TLS only to relay every request. A name
         /// with a route the lane serves stays the lane's.
@@ -288,6 +313,18 @@ extension PorticoHTTPEngineTests {
                 statistics = Self.statistics(engine)
                 #expect(statistics.tlsHandshakes == 1 && statistics.served == 1 && statistics.handedOver == 1)
                 await plain.close()
+
+                // Without SNI nothing tells the host: the lane's, which relays the policy route.
+                let unnamed = try await RawClient.connect(
+                    port: ports[.https]!,
+                    group: TestSupport.group,
+                    tls: try Self.clientContext(protocols: ["http/1.1"])
+                )
+                try await unnamed.send("GET /u HTTP/1.1\r\nHost: policy.example.com\r\n\r\n")
+                #expect(try await unnamed.readResponse().body.hasPrefix("upstream a GET /u\n"))
+                statistics = Self.statistics(engine)
+                #expect(statistics.tlsHandshakes == 2 && statistics.relayed == 1)
+                await unnamed.close()
             }
         }
 
