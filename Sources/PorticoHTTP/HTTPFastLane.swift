@@ -85,12 +85,25 @@ final class HTTPFastLane: @unchecked Sendable {
         let listener: HTTPListener
         let localAddress: SocketAddress
         let tls: TLSServer?
+        /// The forwarding lines that are the same for every request of the listener: after
+        /// the client's address, `x-forwarded-proto`; after the host, `x-forwarded-port` and
+        /// the name of `x-real-ip` (whose value, the address again, follows).
+        let afterAddress: ByteBuffer
+        let afterHost: ByteBuffer
 
         fileprivate init(descriptor: CInt, listener: HTTPListener, localAddress: SocketAddress, tls: TLSServer?) {
             self.descriptor = descriptor
             self.listener = listener
             self.localAddress = localAddress
             self.tls = tls
+            let forwarding = ForwardingContext(
+                clientAddress: "",
+                trusted: false,
+                scheme: tls == nil ? "http" : "https",
+                localPort: localAddress.port.map(String.init) ?? ""
+            )
+            self.afterAddress = forwarding.linesAfterAddress()
+            self.afterHost = forwarding.linesAfterHost()
         }
     }
 
@@ -148,6 +161,16 @@ final class HTTPFastLane: @unchecked Sendable {
         }
     }
 
+    /// An access log line being filled in during an exchange (a class: a connection keeps a
+    /// reference to it, not the line).
+    final class LogLine {
+        var entry: AccessLogEntry
+
+        init(method: HTTPMethod, uri: String, version: HTTPVersion, host: String?, client: String) {
+            self.entry = AccessLogEntry(method: method, uri: uri, version: version, host: host, client: client)
+        }
+    }
+
     /// A pool's idle connections to one endpoint.
     final class IdleConnections {
         @exclusivity(unchecked) var connections: [Upstream] = []
@@ -197,14 +220,11 @@ final class HTTPFastLane: @unchecked Sendable {
 
         let descriptor: CInt
         let generation: UInt32
-        let listener: HTTPListener
-        /// The peer's address, as access log lines name it.
+        /// The listener that accepted it (its forwarding lines; handovers name its listener).
+        let origin: Listener
+        var listener: HTTPListener { self.origin.listener }
+        /// The peer's address, as access log lines and forwarding fields name it.
         let clientAddress: String
-
-        /// The forwarding lines before and after `x-forwarded-host` (the same on every
-        /// request of the connection).
-        let forwardingHead: ByteBuffer
-        let forwardingTail: ByteBuffer
         @exclusivity(unchecked) var state = State.new
         @exclusivity(unchecked) var decoder: HTTP1RequestDecoder
         /// Received, not yet answered (the next requests).
@@ -244,8 +264,9 @@ final class HTTPFastLane: @unchecked Sendable {
         /// The endpoint tried last (named by the access log line).
         @exclusivity(unchecked) var endpoint: UpstreamEndpoint?
         @exclusivity(unchecked) var encoder = HTTP1Encoder()
-        /// The exchange's access log line, while one is configured.
-        @exclusivity(unchecked) var logEntry: AccessLogEntry?
+        /// The exchange's access log line, while one is configured (boxed: an idle connection
+        /// keeps 8 bytes for it, not the line's 144).
+        @exclusivity(unchecked) var log: LogLine?
         @exclusivity(unchecked) var accessLog: AccessLog?
 
         // TLS (a TLS listener's connections).
@@ -258,23 +279,11 @@ final class HTTPFastLane: @unchecked Sendable {
         /// Counted among the open connections (a relayed client is the engine's to count).
         @exclusivity(unchecked) var counted = true
 
-        init(
-            descriptor: CInt,
-            generation: UInt32,
-            listener: HTTPListener,
-            forwarding: ForwardingContext,
-            limits: HTTPLimits
-        ) {
+        init(descriptor: CInt, generation: UInt32, origin: Listener, clientAddress: String, limits: HTTPLimits) {
             self.descriptor = descriptor
             self.generation = generation
-            self.listener = listener
-            self.clientAddress = forwarding.clientAddress
-            var head = ByteBuffer()
-            forwarding.appendBeforeHost(to: &head)
-            self.forwardingHead = head
-            var tail = ByteBuffer()
-            forwarding.appendAfterHost(to: &tail)
-            self.forwardingTail = tail
+            self.origin = origin
+            self.clientAddress = clientAddress
             self.decoder = HTTP1RequestDecoder(
                 limits: HTTP1HeadLimits(
                     maxRequestLineSize: limits.maxRequestLineSize,
@@ -825,13 +834,8 @@ final class HTTPFastLane: @unchecked Sendable {
             let client = Client(
                 descriptor: descriptor,
                 generation: self.nextGeneration(),
-                listener: listener.listener,
-                forwarding: ForwardingContext(
-                    clientAddress: peer?.ipAddress ?? "",
-                    trusted: peerBytes.map { bytes in state.trustedProxies.contains { $0.contains(bytes) } } ?? false,
-                    scheme: listener.tls == nil ? "http" : "https",
-                    localPort: listener.localAddress.port.map(String.init) ?? ""
-                ),
+                origin: listener,
+                clientAddress: peer?.ipAddress ?? "",
                 limits: state.limits
             )
             if let tls = listener.tls {
@@ -1146,14 +1150,14 @@ final class HTTPFastLane: @unchecked Sendable {
         client.endpoint = nil
         client.accessLog = state.accessLog
         if state.accessLog != nil {
-            client.logEntry = AccessLogEntry(
+            client.log = LogLine(
                 method: head.method,
                 uri: head.uri,
                 version: head.version,
                 host: facts.host,
                 client: client.clientAddress
             )
-            client.logEntry?.service = route.service
+            client.log?.entry.service = route.service
         }
         // As HTTP1Encoder writes a bodiless request with its fields as bytes, the proxy's
         // forwarding fields after the client's.
@@ -1164,10 +1168,13 @@ final class HTTPFastLane: @unchecked Sendable {
         HTTP1Encoder.writeRequestLine(method: head.method, uri: head.uri, version: head.version, into: &request)
         request.writeImmutableBuffer(fields)
         // ForwardingContext.append's lines, the connection's constant ones made once.
-        request.writeImmutableBuffer(client.forwardingHead)
+        request.writeStaticString("x-forwarded-for: ")
+        request.writeString(client.clientAddress)
+        request.writeImmutableBuffer(client.origin.afterAddress)
         if let host = facts.host { ForwardingContext.appendHost(host, to: &request) }
-        request.writeImmutableBuffer(client.forwardingTail)
-        request.writeStaticString("\r\n")
+        request.writeImmutableBuffer(client.origin.afterHost)
+        request.writeString(client.clientAddress)
+        request.writeStaticString("\r\n\r\n")
         client.upstreamRequest = request
         client.target = target
         client.firstEndpoint = target.next
@@ -1373,9 +1380,9 @@ final class HTTPFastLane: @unchecked Sendable {
 
     private func closeClient(_ client: Client) {
         guard self.clients[Int(client.descriptor)] === client else { return }
-        if client.logEntry != nil {
+        if client.log != nil {
             // Gone before its response began (as the engine logs it: 499), or during it.
-            if client.state == .waiting { client.logEntry?.status = 499 }
+            if client.state == .waiting { client.log?.entry.status = 499 }
             self.writeLogEntry(client)
         }
         if let upstream = client.upstream {
@@ -1478,9 +1485,9 @@ final class HTTPFastLane: @unchecked Sendable {
             into: &client.output
         )
         if !client.answeringHEAD { client.output.writeString(message) }
-        if client.logEntry != nil {
-            client.logEntry?.status = Int(status.code)
-            client.logEntry?.bytesSent = message.utf8.count
+        if client.log != nil {
+            client.log?.entry.status = Int(status.code)
+            client.log?.entry.bytesSent = message.utf8.count
             self.writeLogEntry(client)
         }
         self.shared.withLockedValue { $0.served += 1 }
@@ -1956,7 +1963,7 @@ final class HTTPFastLane: @unchecked Sendable {
                 self.setDeadline(client, in: Self.nanoseconds(route.readTimeout))
             }
             client.state = .responding
-            client.logEntry?.status = Int(head.status.code)
+            client.log?.entry.status = Int(head.status.code)
             let keepAlive =
                 upstream.decoder.removedHopByHop?.isKeepAlive(head.version)
                 ?? head.headers.removeHopByHopFromResponse(keepUpgrade: false, version: head.version)
@@ -1976,7 +1983,7 @@ final class HTTPFastLane: @unchecked Sendable {
             }
         case .body(var body):
             guard client.encoder.writesBody else { return }
-            client.logEntry?.bytesSent += body.readableBytes
+            client.log?.entry.bytesSent += body.readableBytes
             if let prefix = client.encoder.chunkPrefix(for: body.readableBytes, allocator: self.allocator) {
                 client.output.writeImmutableBuffer(prefix)
             }
@@ -1997,7 +2004,7 @@ final class HTTPFastLane: @unchecked Sendable {
             upstream.client = nil
             self.uncountEndpoint(client)
             self.releaseUpstream(upstream)
-            if client.logEntry != nil { self.writeLogEntry(client) }
+            if client.log != nil { self.writeLogEntry(client) }
             client.route = nil
             self.shared.withLockedValue { $0.served += 1 }
             self.exchangeEnded(client)
@@ -2006,8 +2013,8 @@ final class HTTPFastLane: @unchecked Sendable {
 
     /// Writes the exchange's access log line, once.
     private func writeLogEntry(_ client: Client) {
-        guard var entry = client.logEntry else { return }
-        client.logEntry = nil
+        guard var entry = client.log?.entry else { return }
+        client.log = nil
         entry.upstream = client.endpoint?.description ?? ""
         client.accessLog?.record(entry)
         client.accessLog = nil

@@ -295,18 +295,20 @@ struct ForwardingContext {
     }
 
     /// The same fields as lines, for a request whose fields go as bytes (it has none of
-    /// them: such requests take the string path).
+    /// them: such requests take the string path). The fast lane writes the same lines with
+    /// the constant parts made once per listener (``linesAfterAddress()``, ``linesAfterHost()``).
     func append(to buffer: inout ByteBuffer, host: String?) {
-        self.appendBeforeHost(to: &buffer)
-        if let host { Self.appendHost(host, to: &buffer) }
-        self.appendAfterHost(to: &buffer)
-    }
-
-    /// The lines before `x-forwarded-host` (the same on every request of a connection: the
-    /// fast lane writes them once per connection).
-    func appendBeforeHost(to buffer: inout ByteBuffer) {
         buffer.writeStaticString("x-forwarded-for: ")
         buffer.writeString(self.clientAddress)
+        self.appendAfterAddress(to: &buffer)
+        if let host { Self.appendHost(host, to: &buffer) }
+        self.appendAfterHost(to: &buffer)
+        buffer.writeString(self.clientAddress)
+        buffer.writeStaticString("\r\n")
+    }
+
+    /// From the end of the `x-forwarded-for` value to `x-forwarded-host`.
+    private func appendAfterAddress(to buffer: inout ByteBuffer) {
         buffer.writeStaticString("\r\nx-forwarded-proto: ")
         buffer.writeString(self.scheme)
         buffer.writeStaticString("\r\n")
@@ -318,13 +320,23 @@ struct ForwardingContext {
         buffer.writeStaticString("\r\n")
     }
 
-    /// The lines after `x-forwarded-host` (per connection too).
-    func appendAfterHost(to buffer: inout ByteBuffer) {
+    /// From `x-forwarded-port` to the value of `x-real-ip` (the client's address, then CR LF).
+    private func appendAfterHost(to buffer: inout ByteBuffer) {
         buffer.writeStaticString("x-forwarded-port: ")
         buffer.writeString(self.localPort)
         buffer.writeStaticString("\r\nx-real-ip: ")
-        buffer.writeString(self.clientAddress)
-        buffer.writeStaticString("\r\n")
+    }
+
+    func linesAfterAddress() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        self.appendAfterAddress(to: &buffer)
+        return buffer
+    }
+
+    func linesAfterHost() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        self.appendAfterHost(to: &buffer)
+        return buffer
     }
 
     private static func set(_ headers: inout HTTPHeaders, _ name: String, _ value: String, present: Bool, keep: Bool) {
