@@ -1167,7 +1167,7 @@ final class HTTPFastLane: @unchecked Sendable {
         self.provide(&request)
         HTTP1Encoder.writeRequestLine(method: head.method, uri: head.uri, version: head.version, into: &request)
         request.writeImmutableBuffer(fields)
-        // ForwardingContext.append's lines, the connection's constant ones made once.
+        // ForwardingContext.append's lines, their constant parts made once per listener.
         request.writeStaticString("x-forwarded-for: ")
         request.writeString(client.clientAddress)
         request.writeImmutableBuffer(client.origin.afterAddress)
