@@ -131,7 +131,9 @@ final class HTTPFastLane: @unchecked Sendable {
         /// The monotonic time it runs out, and the list it is in.
         @exclusivity(unchecked) fileprivate var deadline: UInt64 = 0
         @exclusivity(unchecked) fileprivate unowned(unsafe) var list: DeadlineList?
-        @exclusivity(unchecked) fileprivate var previous: Timed?
+        /// Each node is owned by the one before it (`next`), the first by the list (`head`):
+        /// the links back need no reference count (they point at nodes of the same list).
+        @exclusivity(unchecked) fileprivate unowned(unsafe) var previous: Timed?
         @exclusivity(unchecked) fileprivate var next: Timed?
     }
 
@@ -140,7 +142,7 @@ final class HTTPFastLane: @unchecked Sendable {
     final class DeadlineList {
         let timeout: UInt64
         @exclusivity(unchecked) var head: Timed?
-        @exclusivity(unchecked) var tail: Timed?
+        @exclusivity(unchecked) unowned(unsafe) var tail: Timed?
 
         init(timeout: UInt64) { self.timeout = timeout }
 
