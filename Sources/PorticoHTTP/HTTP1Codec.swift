@@ -1248,21 +1248,41 @@ struct HTTP1Encoder {
     ) {
         self.chunkOpen = false
         self.framing = answeringHEAD ? .suppressed : raw.chunked ? .chunked : .raw
-        Self.writeStatusLine(head, into: &buffer)
-        buffer.writeImmutableBuffer(raw.bytes)
-        if raw.chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
+        // The status line, the upstream's lines and the coding in one write (one uniqueness
+        // and exclusivity check, not one per piece).
+        let reason = head.status.reasonPhrase
+        let size = 15 + reason.utf8.count + raw.bytes.readableBytes + (raw.chunked ? 28 : 0)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+            var writer = BytesWriter(out)
+            Self.writeStatusLine(head, reason: reason, to: &writer)
+            writer.write(raw.bytes)
+            if raw.chunked { writer.write("transfer-encoding: chunked\r\n") }
+            return writer.count
+        }
         Self.write(head.headers, into: &buffer)
     }
 
     private static func writeStatusLine(_ head: HTTPResponseHead, into buffer: inout ByteBuffer) {
-        buffer.writeStaticString(head.version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        let reason = head.status.reasonPhrase
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 15 + reason.utf8.count) { out in
+            var writer = BytesWriter(out)
+            Self.writeStatusLine(head, reason: reason, to: &writer)
+            return writer.count
+        }
+    }
+
+    /// `HTTP/1.x NNN reason CR LF`: 15 bytes and the reason.
+    private static func writeStatusLine(_ head: HTTPResponseHead, reason: String, to writer: inout BytesWriter) {
+        writer.write(head.version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
         let code = Int(head.status.code)
-        buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 + code / 100 % 10))
-        buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 + code / 10 % 10))
-        buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 + code % 10))
-        buffer.writeInteger(UInt8(ascii: " "))
-        buffer.writeString(head.status.reasonPhrase)
-        buffer.writeStaticString("\r\n")
+        writer.write(
+            byte: UInt8(truncatingIfNeeded: 0x30 + code / 100 % 10),
+            UInt8(truncatingIfNeeded: 0x30 + code / 10 % 10),
+            UInt8(truncatingIfNeeded: 0x30 + code % 10),
+            UInt8(ascii: " ")
+        )
+        writer.write(reason)
+        writer.write("\r\n")
     }
 
     /// The bytes to write before one body part when the body is chunked (`nil`: write the part
@@ -1392,5 +1412,43 @@ public struct HTTP1RequestParser {
             if case .head(let head) = part { heads.append(head) }
         }
         return heads
+    }
+}
+
+/// Appends bytes to memory reserved beforehand (the caller sized it).
+struct BytesWriter {
+    private let out: UnsafeMutableRawBufferPointer
+    private(set) var count = 0
+
+    init(_ out: UnsafeMutableRawBufferPointer) { self.out = out }
+
+    mutating func write(_ text: StaticString) {
+        self.copy(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    mutating func write(_ text: String) {
+        var text = text
+        text.withUTF8 { self.copy(UnsafeRawBufferPointer($0)) }
+    }
+
+    mutating func write(_ buffer: ByteBuffer) {
+        buffer.withUnsafeReadableBytes { self.copy($0) }
+    }
+
+    mutating func write(byte first: UInt8, _ second: UInt8, _ third: UInt8, _ fourth: UInt8) {
+        precondition(self.count + 4 <= self.out.count, "BytesWriter: more than reserved")
+        self.out[self.count] = first
+        self.out[self.count + 1] = second
+        self.out[self.count + 2] = third
+        self.out[self.count + 3] = fourth
+        self.count += 4
+    }
+
+    @inline(__always)
+    private mutating func copy(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+        precondition(self.count + bytes.count <= self.out.count, "BytesWriter: more than reserved")
+        (self.out.baseAddress! + self.count).copyMemory(from: base, byteCount: bytes.count)
+        self.count += bytes.count
     }
 }
