@@ -1183,20 +1183,10 @@ struct HTTP1Encoder {
 
     /// `METHOD SP target SP HTTP/1.x CR LF` (a minor version 0 is sent as 1.0, others as 1.1).
     static func writeRequestLine(_ head: HTTPRequestHead, into buffer: inout ByteBuffer) {
-        Self.writeRequestLine(method: head.method, uri: head.uri, version: head.version, into: &buffer)
-    }
-
-    static func writeRequestLine(method: HTTPMethod, uri: String, version: HTTPVersion, into buffer: inout ByteBuffer) {
-        switch method {
-        case .GET: buffer.writeStaticString("GET ")
-        case .HEAD: buffer.writeStaticString("HEAD ")
-        case .POST: buffer.writeStaticString("POST ")
-        default:
-            buffer.writeString(method.rawValue)
-            buffer.writeInteger(UInt8(ascii: " "))
-        }
-        buffer.writeString(uri)
-        buffer.writeStaticString(version.minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n")
+        buffer.writeString(head.method.rawValue)
+        buffer.writeInteger(UInt8(ascii: " "))
+        buffer.writeString(head.uri)
+        buffer.writeStaticString(head.version.minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n")
     }
 
     /// Writes an HTTP/1.1 request head whose client fields go as bytes (see

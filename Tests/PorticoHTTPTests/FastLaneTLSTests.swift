@@ -78,12 +78,16 @@ extension PorticoHTTPEngineTests {
             return try NIOSSLContext(configuration: tls)
         }
 
-        private static func connect(_ port: Int?, protocols: [String] = ["http/1.1"]) async throws -> RawClient {
+        private static func connect(
+            _ port: Int?,
+            protocols: [String] = ["http/1.1"],
+            serverName: String? = Self.exactName
+        ) async throws -> RawClient {
             try await RawClient.connect(
                 port: port!,
                 group: TestSupport.group,
                 tls: try Self.clientContext(protocols: protocols),
-                serverName: Self.exactName
+                serverName: serverName
             )
         }
 
@@ -294,12 +298,7 @@ extension PorticoHTTPEngineTests {
                 ),
             ])
             try await TestSupport.withEngine(configuration, fastLane: true) { engine, ports in
-                let policy = try await RawClient.connect(
-                    port: ports[.https]!,
-                    group: TestSupport.group,
-                    tls: try Self.clientContext(protocols: ["http/1.1"]),
-                    serverName: "policy.example.com"
-                )
+                let policy = try await Self.connect(ports[.https], serverName: "policy.example.com")
                 try await policy.send("GET /p HTTP/1.1\r\nHost: policy.example.com\r\n\r\n")
                 let answer = try await policy.readResponse()
                 #expect(answer.status == 200 && answer.body.hasPrefix("upstream a GET /p\n"))
@@ -315,11 +314,7 @@ extension PorticoHTTPEngineTests {
                 await plain.close()
 
                 // Without SNI nothing tells the host: the lane's, which relays the policy route.
-                let unnamed = try await RawClient.connect(
-                    port: ports[.https]!,
-                    group: TestSupport.group,
-                    tls: try Self.clientContext(protocols: ["http/1.1"])
-                )
+                let unnamed = try await Self.connect(ports[.https], serverName: nil)
                 try await unnamed.send("GET /u HTTP/1.1\r\nHost: policy.example.com\r\n\r\n")
                 #expect(try await unnamed.readResponse().body.hasPrefix("upstream a GET /u\n"))
                 statistics = Self.statistics(engine)
