@@ -416,8 +416,14 @@ public final class HTTPEngine: Sendable {
                             ?? listener.acceptProxyProtocolFrom,
                         sslContext: tls?.context
                     )
-                case .decrypted(let client, let localPort):
-                    return Self.initializeDecrypted(channel, core: core, client: client, localPort: localPort)
+                case .decrypted(let client, let localPort, let overTLS):
+                    return Self.initializeDecrypted(
+                        channel,
+                        core: core,
+                        client: client,
+                        localPort: localPort,
+                        overTLS: overTLS
+                    )
                 }
             }
             .withConnectedSocket(descriptor)
@@ -432,20 +438,22 @@ public final class HTTPEngine: Sendable {
             }
     }
 
-    /// A lane TLS connection's decrypted bytes, as an HTTP/1.1 connection over TLS from
-    /// `client` to `localPort` (the socket pair's own addresses say nothing).
+    /// A lane TLS connection's decrypted bytes, or an HTTP/2 stream the lane relays, as an
+    /// HTTP/1.1 connection from `client` to `localPort` (the socket pair's own addresses say
+    /// nothing); `overTLS`: the client's connection is TLS.
     private static func initializeDecrypted(
         _ channel: any Channel,
         core: EngineCore,
         client: SocketAddress?,
-        localPort: Int?
+        localPort: Int?,
+        overTLS: Bool
     ) -> EventLoopFuture<Void> {
         Self.track(channel, core: core)
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(
                 ProxyHandler(
                     core: core,
-                    isTLS: true,
+                    isTLS: overTLS,
                     carried: CarriedClientAddress(client, eventLoop: channel.eventLoop),
                     localPort: localPort
                 )

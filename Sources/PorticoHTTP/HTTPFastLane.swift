@@ -28,6 +28,7 @@ import Logging
 import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHPACK
 import NIOHTTP1
 import NIOSSL
 
@@ -67,9 +68,11 @@ final class HTTPFastLane: @unchecked Sendable {
         /// The connection as accepted (with the bytes read from it, in plain HTTP): TLS, when
         /// the listener's, begins at its first byte (the lane only peeked at it).
         case accepted(TLSServer?)
-        /// One end of a socket pair: the lane keeps the client's TLS connection and relays its
-        /// decrypted bytes (an HTTP/1.1 connection from `client` to the listener's `localPort`).
-        case decrypted(client: SocketAddress?, localPort: Int?)
+        /// One end of a socket pair: the lane keeps the client's connection and relays an
+        /// HTTP/1.1 connection from `client` to the listener's `localPort` over it: a TLS
+        /// client's decrypted bytes, or an HTTP/2 stream's request (`overTLS`: the client's
+        /// connection is TLS).
+        case decrypted(client: SocketAddress?, localPort: Int?, overTLS: Bool)
     }
 
     /// A TLS listener's settings: the engine's context (for the connections handed over as
@@ -218,6 +221,8 @@ final class HTTPFastLane: @unchecked Sendable {
             case handshaking
             /// Handed over after TLS: its decrypted bytes go through ``relay`` to the engine.
             case relaying
+            /// An HTTP/2 connection (``http2``): its streams are exchanges of their own.
+            case http2
         }
 
         let descriptor: CInt
@@ -280,6 +285,15 @@ final class HTTPFastLane: @unchecked Sendable {
         @exclusivity(unchecked) var relay: Relay?
         /// Counted among the open connections (a relayed client is the engine's to count).
         @exclusivity(unchecked) var counted = true
+
+        // HTTP/2 (LaneHTTP2.swift).
+        /// Nothing read yet may be the h2c preface.
+        @exclusivity(unchecked) var mayBeHTTP2 = true
+        @exclusivity(unchecked) var flushQueued = false
+        /// The connection's HTTP/2 state, once it speaks HTTP/2.
+        @exclusivity(unchecked) var http2: LaneHTTP2Connection?
+        /// A stream's exchange: the stream (such a client has no socket of its own).
+        @exclusivity(unchecked) var stream: LaneHTTP2Stream?
 
         init(descriptor: CInt, generation: UInt32, origin: Listener, clientAddress: String, limits: HTTPLimits) {
             self.descriptor = descriptor
@@ -375,6 +389,8 @@ final class HTTPFastLane: @unchecked Sendable {
         var relayed = 0
         /// Relays open now.
         var relays = 0
+        /// HTTP/2 connections the lane took (ALPN h2, or the h2c preface).
+        var http2Connections = 0
     }
 
     private let shared = NIOLockedValueBox(Statistics())
@@ -421,6 +437,8 @@ final class HTTPFastLane: @unchecked Sendable {
     /// (each head's fields are written on before the next head is read), so no allocation
     /// per head. Decoders let go of it once the fields are written (`rawFields = nil`).
     @exclusivity(unchecked) private var fieldStorage = ByteBuffer()
+    /// HTTP/2 connections with frames to write at the end of the loop's turn.
+    @exclusivity(unchecked) fileprivate var flushQueue: [Client] = []
     /// (With 50 busy keep-alive connections 64 were too few: a buffer in three was allocated
     /// and freed again per request.)
     private static let spareLimit = 512
@@ -495,6 +513,7 @@ final class HTTPFastLane: @unchecked Sendable {
                 case .new, .idle, .readingHead: self.closeClient(client)
                 case .waiting, .responding: client.closeAfterResponse = true
                 case .hello, .handshaking: self.closeClient(client)
+                case .http2: self.goAway(client)
                 case .handingOver, .closing, .lingering, .relaying: break
                 }
             }
@@ -688,7 +707,9 @@ final class HTTPFastLane: @unchecked Sendable {
                 case nil: break
                 }
             }
+            if !self.flushQueue.isEmpty { self.flushQueued() }
             self.expire()
+            if !self.flushQueue.isEmpty { self.flushQueued() }
             if self.now >= self.nextTrim { self.trimSpares() }
         }
     }
@@ -1042,6 +1063,7 @@ final class HTTPFastLane: @unchecked Sendable {
 
     private func readClient(_ client: Client) {
         guard self.clients[Int(client.descriptor)] === client else { return }
+        if client.state == .http2 { return self.readHTTP2(client) }
         if client.state == .lingering {
             var scratch = ByteBuffer()
             var drained = false
@@ -1064,7 +1086,7 @@ final class HTTPFastLane: @unchecked Sendable {
             case .new, .idle, .readingHead:
                 if client.input.readableBytes == 0 || client.state == .new { return self.closeClient(client) }
             // A last request arrived with the close: answer it if it is whole.
-            case .waiting, .responding, .closing, .lingering, .handingOver, .hello, .handshaking, .relaying:
+            case .waiting, .responding, .closing, .lingering, .handingOver, .hello, .handshaking, .relaying, .http2:
                 return self.closeClient(client)
             }
         }
@@ -1084,7 +1106,27 @@ final class HTTPFastLane: @unchecked Sendable {
             if client.state == .idle || client.state == .new { self.park(&client.input) }
             return
         }
-        if self.draining { return self.closeClient(client) }
+        // (A stream's exchange was taken before the GOAWAY: it is served.)
+        if self.draining, client.stream == nil { return self.closeClient(client) }
+        if client.mayBeHTTP2 {
+            // Plain HTTP: the h2c preface (HTTP/2 with prior knowledge) as the first bytes?
+            switch client.tls == nil ? LaneHTTP2Wire.startsWithPreface(client.input) : false {
+            case true?:
+                guard Self.mayServeHTTP2(serverName: nil, overTLS: false, in: self.core.state) else {
+                    return self.handOver(client)
+                }
+                return self.startHTTP2(client)
+            case nil:
+                if client.state != .readingHead {
+                    client.state = .readingHead
+                    self.setDeadline(client, in: Self.nanoseconds(self.limits.headerReadTimeout))
+                }
+                if client.peerClosed { return self.closeClient(client) }
+                return
+            case false?:
+                client.mayBeHTTP2 = false
+            }
+        }
         // Decoded on copies: a request the lane does not serve is handed over untouched.
         var buffer = client.input
         var decoder = client.decoder
@@ -1124,7 +1166,7 @@ final class HTTPFastLane: @unchecked Sendable {
         let state = self.core.state
         self.limits = state.limits
         guard let route = state.routes.lookup(host: facts.host.map { Substring($0) }, path: Substring(head.uri)),
-            Self.servesPolicy(of: route, overTLS: client.tls != nil),
+            Self.servesPolicy(of: route, overTLS: client.tls != nil || client.stream?.connection.tls != nil),
             route.maxBodySize.map({ (facts.contentLength ?? 0) <= $0 }) ?? true,
             let target = self.target(of: route, in: state)
         else { return self.handOver(client) }
@@ -1145,7 +1187,8 @@ final class HTTPFastLane: @unchecked Sendable {
         default: client.idempotent = false
         }
         client.replayable = client.idempotent && !facts.hasBody
-        client.closeAfterResponse = !facts.isKeepAlive(head.version) || client.peerClosed
+        // (A stream's exchange is one request: it ends after its response.)
+        client.closeAfterResponse = !facts.isKeepAlive(head.version) || client.peerClosed || client.stream != nil
         client.attempts = 0
         client.replayed = false
         client.forceNewConnection = false
@@ -1184,7 +1227,7 @@ final class HTTPFastLane: @unchecked Sendable {
         self.clearDeadline(client)
         self.connectNext(client)
         // The request was read whole: its buffer serves other reads meanwhile.
-        if !client.sendingBody, self.clients[Int(client.descriptor)] === client { self.park(&client.input) }
+        if !client.sendingBody, self.isOpen(client) { self.park(&client.input) }
     }
 
     /// The head sent upstream: the request line, the client's field lines, then
@@ -1313,6 +1356,7 @@ final class HTTPFastLane: @unchecked Sendable {
                 return self.closeClient(client)
             }
             guard self.flushUpstream(upstream) else { return }
+            if let stream = client.stream { self.giveBackWindow(stream) }
             // More from the socket once the upstream took everything.
             guard client.sendingBody, client.readable, upstream.output.readableBytes == 0 else { return }
             if !self.receive(client, limit: Self.inputLimit) {
@@ -1392,7 +1436,7 @@ final class HTTPFastLane: @unchecked Sendable {
             // The client must take what it is owed first, within the idle timeout.
             return self.setDeadline(client, in: Self.nanoseconds(self.limits.idleTimeout))
         }
-        if client.tls != nil { return self.startRelay(client) }
+        if client.tls != nil || client.stream != nil { return self.startRelay(client) }
         self.release(client)
         self.shared.withLockedValue { $0.handedOver += 1 }
         self.handoff(client.descriptor, client.listener, client.input, .accepted(nil))
@@ -1401,6 +1445,7 @@ final class HTTPFastLane: @unchecked Sendable {
     /// Forgets a client whose descriptor is being closed or handed over.
     private func release(_ client: Client) {
         self.clearDeadline(client)
+        guard client.stream == nil else { return }
         self.clients[Int(client.descriptor)] = nil
         _ = epoll_ctl(self.epoll, EPOLL_CTL_DEL, client.descriptor, nil)
         if client.counted {
@@ -1411,7 +1456,26 @@ final class HTTPFastLane: @unchecked Sendable {
     }
 
     private func closeClient(_ client: Client) {
+        if let stream = client.stream {
+            // A stream's exchange: the stream ends (reset, unless its response is out).
+            guard stream.exchange === client else { return }
+            if case .discarding = stream.state { stream.resetCode = stream.endWritten ? .noError : .cancel }
+            return self.endStream(stream)
+        }
         guard self.clients[Int(client.descriptor)] === client else { return }
+        if let connection = client.http2 {
+            client.http2 = nil
+            for stream in connection.streams.values {
+                stream.resetCode = nil
+                if let exchange = stream.exchange {
+                    stream.exchange = nil
+                    self.closeExchange(exchange)
+                }
+            }
+            connection.streams = [:]
+            connection.blocked = []
+            connection.pendingHeads = []
+        }
         if client.log != nil {
             // Gone before its response began (as the engine logs it: 499), or during it.
             if client.state == .waiting { client.log?.entry.status = 499 }
@@ -1432,12 +1496,20 @@ final class HTTPFastLane: @unchecked Sendable {
     /// Writes the client's pending output; false when the client was closed or handed over.
     @discardableResult
     private func flushClient(_ client: Client, resume: Bool = true) -> Bool {
-        guard client.output.readableBytes > 0 else { return true }
-        guard client.tls?.flush(&client.output) ?? Self.flush(client.descriptor, &client.output) else {
-            self.closeClient(client)
-            return false
+        if let stream = client.stream {
+            // A stream's exchange: its output becomes frames of the connection.
+            guard stream.exchange === client, self.convertResponse(client, stream) else { return false }
+            guard client.output.readableBytes == 0, stream.held.readableBytes == 0, stream.heldHead == nil else {
+                return stream.exchange === client
+            }
+        } else {
+            guard client.output.readableBytes > 0 else { return true }
+            guard client.tls?.flush(&client.output) ?? Self.flush(client.descriptor, &client.output) else {
+                self.closeClient(client)
+                return false
+            }
+            guard client.output.readableBytes == 0 else { return true }
         }
-        guard client.output.readableBytes == 0 else { return true }
         switch client.state {
         case .handingOver:
             self.handOver(client)
@@ -1449,15 +1521,36 @@ final class HTTPFastLane: @unchecked Sendable {
             if resume, let upstream = client.upstream, upstream.readable { self.readUpstream(upstream) }
         case .idle:
             self.parkBuffers(client)
+        case .http2:
+            // Room again: streams that waited for the connection's output go on.
+            if let connection = client.http2 { self.resumeBlocked(connection) }
+            if client.output.readableBytes == 0 { self.park(&client.output) }
+            if resume, client.readable, client.output.readableBytes < Self.outputLimit { self.readHTTP2(client) }
         default:
             break
         }
-        return self.clients[Int(client.descriptor)] === client
+        return self.isOpen(client)
     }
 
     /// The last response is out: shut the write side and read until the client closes (so
     /// unread requests do not turn the close into a reset that could cut the response).
     private func beginLinger(_ client: Client) {
+        if let stream = client.stream {
+            // A stream's exchange: its response is out.
+            guard stream.exchange === client else { return }
+            if !stream.responseEnded, client.output.readableBytes == 0, let connection = stream.connection.http2,
+                case .end? = stream.decoder.connectionClosed()
+            {
+                // A response delimited by the close (an HTTP/1.0 upstream's): it ended here.
+                stream.responseEnded = true
+                self.writeHeld(stream, connection, stream.connection)
+            }
+            guard stream.endWritten else {
+                client.state = .closing
+                return
+            }
+            return self.finishStream(client, stream)
+        }
         guard client.output.readableBytes == 0 else {
             client.state = .closing
             return
@@ -1474,6 +1567,9 @@ final class HTTPFastLane: @unchecked Sendable {
         switch client.state {
         case .new, .idle, .lingering, .hello, .handshaking, .relaying:
             self.closeClient(client)
+        case .http2:
+            // Idle (no stream) for the idle timeout: GOAWAY, then the close.
+            if let connection = client.http2 { self.closeHTTP2Gracefully(client, connection) }
         case .readingHead:
             client.answeringHEAD = false  // (the previous request's)
             self.metrics.countRequest(nil, status: .requestTimeout)
@@ -1529,7 +1625,7 @@ final class HTTPFastLane: @unchecked Sendable {
             if self.flushClient(client), client.state == .closing { self.beginLinger(client) }
         } else {
             self.exchangeEnded(client)
-            if self.clients[Int(client.descriptor)] === client { self.flushClient(client) }
+            if self.isOpen(client) { self.flushClient(client) }
         }
     }
 
@@ -1565,12 +1661,14 @@ final class HTTPFastLane: @unchecked Sendable {
             self.handOverTLS(client, server)
         case .hello(let hello)?:
             let state = self.core.state
-            guard !(server.http2 && hello.applicationProtocols.contains("h2")),
+            let http2 = server.http2 && hello.applicationProtocols.contains("h2")
+            guard !http2 || Self.mayServeHTTP2(serverName: hello.serverName, overTLS: true, in: state),
                 state.clientAuth.lookup(hello.serverName) == nil,
                 Self.mayServe(serverName: hello.serverName, in: state),
                 let context = state.certificates?.select(serverName: hello.serverName).lane,
                 let tls = context.connection(on: descriptor)
             else { return self.handOverTLS(client, server) }
+            if http2 { tls.allowHTTP2() }
             client.tls = tls
             client.tlsServer = nil
             client.state = .handshaking
@@ -1597,9 +1695,11 @@ final class HTTPFastLane: @unchecked Sendable {
             self.core.handshakes.count(succeeded: true)
             self.shared.withLockedValue { $0.tlsHandshakes += 1 }
             client.state = .new
+            client.mayBeHTTP2 = false
             // The request may have come with the client's Finished (already decrypted and
             // buffered by TLS, so no edge would tell).
             client.readable = true
+            if tls.negotiatedHTTP2 { return self.startHTTP2(client) }
             self.readClient(client)
         }
     }
@@ -1618,10 +1718,13 @@ final class HTTPFastLane: @unchecked Sendable {
         self.clearDeadline(client)
         client.state = .relaying
         // The engine counts the connection from here (its end of the pair is a channel).
-        client.counted = false
-        self.core.openConnections.decrement()
+        let counted = client.counted
+        if counted {
+            client.counted = false
+            self.core.openConnections.decrement()
+        }
         self.shared.withLockedValue {
-            $0.clients -= 1
+            if counted { $0.clients -= 1 }
             $0.relayed += 1
             $0.relays += 1
         }
@@ -1645,7 +1748,8 @@ final class HTTPFastLane: @unchecked Sendable {
             ByteBuffer(),
             .decrypted(
                 client: Self.socketName(client.descriptor, getpeername),
-                localPort: Self.socketName(client.descriptor, getsockname)?.port
+                localPort: Self.socketName(client.descriptor, getsockname)?.port,
+                overTLS: client.tls != nil || client.stream?.connection.tls != nil
             )
         )
         self.pumpRelay(relay)
@@ -1677,22 +1781,15 @@ final class HTTPFastLane: @unchecked Sendable {
     /// other side took it all.
     private func pumpRelay(_ relay: Relay) {
         let client = relay.client
-        guard let tls = client.tls, client.relay === relay else { return }
+        guard client.relay === relay else { return }
+        if let stream = client.stream { return self.pumpStreamRelay(relay, client, stream) }
+        guard let tls = client.tls else { return }
         var moved = true
         var delivered = false
         while moved {
             moved = false
             // Client -> engine.
-            if client.input.readableBytes > 0 {
-                let before = client.input.readableBytes
-                if relay.engineStopped || !Self.flush(relay.descriptor, &client.input) {
-                    // The engine closed its end (a 413 while the upload goes on, say): what the
-                    // client still sends is dropped, and the engine's answer still goes out.
-                    relay.engineStopped = true
-                    client.input.clear()
-                }
-                moved = client.input.readableBytes < before
-            }
+            if client.input.readableBytes > 0 { moved = self.writeRelay(relay, &client.input) }
             if client.input.readableBytes == 0, client.readable, !client.peerClosed {
                 self.provide(&client.input)
                 var drained = false
@@ -1712,20 +1809,7 @@ final class HTTPFastLane: @unchecked Sendable {
                 moved = moved || client.output.readableBytes < before
             }
             if client.output.readableBytes == 0, relay.readable, !relay.atEnd {
-                self.provide(&client.output)
-                var drained = false
-                let open = Self.readAll(
-                    relay.descriptor,
-                    into: &client.output,
-                    limit: Self.outputLimit,
-                    hangup: relay.hangup,
-                    drained: &drained
-                )
-                if drained { relay.readable = false }
-                if !open {
-                    relay.atEnd = true
-                    relay.readable = false
-                }
+                self.readRelay(relay, into: &client.output)
                 moved = moved || client.output.readableBytes > 0
             }
         }
@@ -1750,6 +1834,36 @@ final class HTTPFastLane: @unchecked Sendable {
             }
         } else if client.list != nil {
             self.clearDeadline(client)
+        }
+    }
+
+    /// Writes `bytes` to the engine's end of a relay; true when some went. Once the engine
+    /// closed its end (a 413 while the upload goes on, say), what the client still sends is
+    /// dropped, and the engine's answer still goes out.
+    private func writeRelay(_ relay: Relay, _ bytes: inout ByteBuffer) -> Bool {
+        let before = bytes.readableBytes
+        if relay.engineStopped || !Self.flush(relay.descriptor, &bytes) {
+            relay.engineStopped = true
+            bytes.clear()
+        }
+        return bytes.readableBytes < before
+    }
+
+    /// Reads what the engine wrote to a relay into `buffer` (up to the output limit).
+    private func readRelay(_ relay: Relay, into buffer: inout ByteBuffer) {
+        self.provide(&buffer)
+        var drained = false
+        let open = Self.readAll(
+            relay.descriptor,
+            into: &buffer,
+            limit: Self.outputLimit,
+            hangup: relay.hangup,
+            drained: &drained
+        )
+        if drained { relay.readable = false }
+        if !open {
+            relay.atEnd = true
+            relay.readable = false
         }
     }
 
@@ -1963,7 +2077,7 @@ final class HTTPFastLane: @unchecked Sendable {
                     self.upstreamFailed(upstream, failure: nil)
                 }
             }
-            guard self.clients[Int(client.descriptor)] === client, self.flushClient(client, resume: false) else {
+            guard self.isOpen(client), self.flushClient(client, resume: false) else {
                 return
             }
         }
@@ -2073,6 +2187,8 @@ final class HTTPFastLane: @unchecked Sendable {
         }
     }
 
+    private static let burstGrace: UInt64 = 1_000_000_000
+
     private func releaseUpstream(_ upstream: Upstream) {
         upstream.reused = true
         let limits = self.limits
@@ -2080,11 +2196,14 @@ final class HTTPFastLane: @unchecked Sendable {
             upstream.input.readableBytes == 0,
             !upstream.connecting, upstream.output.readableBytes == 0
         else { return self.closeUpstream(upstream) }
-        guard upstream.idle.connections.count < limits.maxIdleUpstreamConnectionsPerEndpoint else {
-            return self.closeUpstream(upstream)
+        // As the engine: connections above the idle limit stay for the next burst, but only
+        // for a second (a burst of HTTP/2 streams needs one connection each).
+        var timeout = Self.nanoseconds(limits.upstreamIdleTimeout)
+        if upstream.idle.connections.count >= limits.maxIdleUpstreamConnectionsPerEndpoint {
+            timeout = min(timeout, Self.burstGrace)
         }
         upstream.idle.connections.append(upstream)
-        self.setDeadline(upstream, in: Self.nanoseconds(limits.upstreamIdleTimeout))
+        self.setDeadline(upstream, in: timeout)
         self.park(&upstream.input)
         self.park(&upstream.output)
     }
@@ -2146,6 +2265,823 @@ final class HTTPFastLane: @unchecked Sendable {
             upstream.idle.connections.remove(at: index)
         }
         Glibc.close(upstream.descriptor)
+    }
+}
+
+// MARK: - HTTP/2
+
+/// HTTP/2 connections on the lane (LaneHTTP2.swift has the frame layer): each stream's
+/// exchange is a ``HTTPFastLane/Client`` without a socket of its own, served by the same
+/// code as an HTTP/1.1 request: its input is the request written as HTTP/1.1, its output
+/// the HTTP/1.1 response, which ``convertResponse(_:_:)`` turns into HEADERS and DATA. A stream
+/// the lane does not serve goes, as HTTP/1.1, to the engine over a socket pair (as a TLS
+/// connection's requests do): the engine's answers (404, redirects, auth...) are the reference.
+extension HTTPFastLane {
+    /// Whether a client's connection is still the lane's: a stream's exchange while its stream
+    /// runs it, a connection while it is in the table.
+    fileprivate func isOpen(_ client: Client) -> Bool {
+        if let stream = client.stream { return stream.exchange === client }
+        return self.clients[Int(client.descriptor)] === client
+    }
+
+    /// Whether the lane takes HTTP/2 connections for `serverName` (nil: plain h2c, or TLS
+    /// without SNI, which may ask for any host): only when every route they may reach is one
+    /// the lane serves (no per-request policy, a plain HTTP/1.1 pool). A policy such as
+    /// limit-connections or auth counts a client's requests where they meet, and the engine
+    /// sees an HTTP/2 connection's streams together only when it has the connection; so do
+    /// gRPC upstreams, which need HTTP/2 both ways. (Requests the lane still does not serve,
+    /// a Host no route matches or a pool without endpoints, go to the engine one by one.)
+    fileprivate static func mayServeHTTP2(serverName: String?, overTLS: Bool, in state: EngineState) -> Bool {
+        var routes: [HTTPRoute]
+        if let serverName {
+            routes = state.routes.targets(forHost: Substring(serverName))
+        } else {
+            routes = state.routes.rules.map(\.target)
+            if let fallback = state.routes.defaultTarget { routes.append(fallback) }
+        }
+        return routes.allSatisfy { route in
+            guard Self.servesPolicy(of: route, overTLS: overTLS), let pool = state.pools[route.pool] else {
+                return false
+            }
+            return !pool.http2 && pool.tls == nil
+        }
+    }
+
+    /// The client speaks HTTP/2 from here (ALPN h2, or the h2c preface in `input`).
+    fileprivate func startHTTP2(_ client: Client) {
+        let limits = self.core.state.limits
+        self.limits = limits
+        let connection = LaneHTTP2Connection(
+            maxConcurrentStreams: limits.maxConcurrentStreams,
+            maxHeaderListSize: limits.maxHeaderSectionSize,
+            overTLS: client.tls != nil
+        )
+        client.http2 = connection
+        client.mayBeHTTP2 = false
+        client.state = .http2
+        self.shared.withLockedValue { $0.http2Connections += 1 }
+        self.provide(&client.output)
+        connection.start(into: &client.output, maxHeaderListSize: limits.maxHeaderSectionSize)
+        self.setDeadline(client, in: Self.nanoseconds(limits.idleTimeout))
+        self.queueFlush(client)
+        self.readHTTP2(client)
+    }
+
+    /// Flushes the connection's output once the events of this turn are handled (the frames
+    /// of many streams in one write).
+    fileprivate func queueFlush(_ client: Client) {
+        guard !client.flushQueued else { return }
+        client.flushQueued = true
+        self.flushQueue.append(client)
+    }
+
+    fileprivate func flushQueued() {
+        while let client = self.flushQueue.popLast() {
+            client.flushQueued = false
+            if self.isOpen(client) { self.flushClient(client) }
+        }
+    }
+
+    /// Reads and handles the client's frames.
+    fileprivate func readHTTP2(_ client: Client) {
+        guard let connection = client.http2 else { return }
+        while self.isOpen(client), client.http2 === connection, client.state == .http2 {
+            // (Not while the client leaves what it is sent unread: PINGs and SETTINGS are
+            // answered from what was read, so reading waits for the output to drain.)
+            if client.readable, !client.peerClosed, client.input.readableBytes < Self.inputLimit,
+                client.output.readableBytes < Self.outputLimit
+            {
+                if !self.receive(client, limit: Self.inputLimit) {
+                    client.peerClosed = true
+                    client.readable = false
+                }
+            }
+            do {
+                try self.handleFrames(client, connection)
+            } catch {
+                return self.failHTTP2(client, connection, error)
+            }
+            guard self.isOpen(client) else { return }
+            self.startPendingHeads(connection)
+            if client.peerClosed {
+                // The client is done: what it is owed goes out, with close_notify (a TLS
+                // client that closed cleanly waits for ours).
+                guard self.flushClient(client, resume: false) else { return }
+                client.tls?.shutdown()
+                return self.closeClient(client)
+            }
+            if !client.readable || client.input.readableBytes >= Self.inputLimit
+                || client.output.readableBytes >= Self.outputLimit
+            {
+                break
+            }
+        }
+        if self.isOpen(client), client.input.readableBytes == 0 { self.park(&client.input) }
+    }
+
+    private func handleFrames(_ client: Client, _ connection: LaneHTTP2Connection) throws(LaneHTTP2ConnectionError) {
+        if !connection.prefaceRead {
+            switch LaneHTTP2Wire.startsWithPreface(client.input) {
+            case true?:
+                client.input.moveReaderIndex(forwardBy: LaneHTTP2Wire.preface.count)
+                connection.prefaceRead = true
+            case false?:
+                throw LaneHTTP2ConnectionError(code: .protocolError, reason: "no connection preface")
+            case nil:
+                return
+            }
+        }
+        while self.isOpen(client), client.http2 === connection, client.state == .http2,
+            let frame = try LaneHTTP2Wire.next(&client.input, maxFrameSize: 16384)
+        {
+            try self.handleFrame(frame, client, connection)
+        }
+    }
+
+    private func handleFrame(
+        _ frame: LaneHTTP2Frame,
+        _ client: Client,
+        _ connection: LaneHTTP2Connection
+    ) throws(LaneHTTP2ConnectionError) {
+        if let continuation = connection.continuation,
+            frame.kind != .continuation || frame.stream != continuation.stream
+        {
+            throw LaneHTTP2ConnectionError(code: .protocolError, reason: "a frame inside a header block")
+        }
+        if !connection.settingsRead, frame.kind != .settings || frame.flags & LaneHTTP2Frame.ack != 0 {
+            throw LaneHTTP2ConnectionError(code: .protocolError, reason: "the preface without SETTINGS")
+        }
+        switch frame.kind {
+        case .data:
+            guard frame.stream != 0 else { throw LaneHTTP2ConnectionError(code: .protocolError, reason: "DATA on 0") }
+            let flowControlled = frame.payload.readableBytes
+            guard connection.unacknowledged + flowControlled <= LaneHTTP2Connection.initialWindow else {
+                throw LaneHTTP2ConnectionError(code: .flowControlError, reason: "DATA beyond the connection window")
+            }
+            connection.unacknowledged += flowControlled
+            if connection.unacknowledged >= LaneHTTP2Connection.windowUpdateThreshold {
+                LaneHTTP2Wire.writeWindowUpdate(stream: 0, increment: connection.unacknowledged, into: &client.output)
+                connection.unacknowledged = 0
+                self.queueFlush(client)
+            }
+            guard let data = LaneHTTP2Wire.unpadded(frame) else {
+                throw LaneHTTP2ConnectionError(code: .protocolError, reason: "padding beyond the frame")
+            }
+            guard let stream = connection.streams[frame.stream] else {
+                if frame.stream > connection.lastStreamID {
+                    throw LaneHTTP2ConnectionError(code: .protocolError, reason: "DATA on an idle stream")
+                }
+                return  // a stream closed meanwhile (its window was given back above)
+            }
+            self.receivedData(
+                stream,
+                data,
+                endStream: frame.flags & LaneHTTP2Frame.endStream != 0,
+                flowControlled: flowControlled
+            )
+        case .headers:
+            guard frame.stream != 0 else {
+                throw LaneHTTP2ConnectionError(code: .protocolError, reason: "HEADERS on 0")
+            }
+            guard let block = LaneHTTP2Wire.unpadded(frame) else {
+                throw LaneHTTP2ConnectionError(code: .protocolError, reason: "padding beyond the frame")
+            }
+            let endStream = frame.flags & LaneHTTP2Frame.endStream != 0
+            if frame.flags & LaneHTTP2Frame.endHeaders == 0 {
+                // (A copy: the slice would keep the whole input buffer shared, and each
+                // CONTINUATION appended would copy the block.)
+                var own = ByteBuffer()
+                own.writeImmutableBuffer(block)
+                connection.continuation = (frame.stream, own, endStream)
+                connection.continuationFrames = 0
+                return
+            }
+            try self.headerBlock(block, stream: frame.stream, endStream: endStream, client, connection)
+        case .continuation:
+            guard var continuation = connection.continuation else {
+                throw LaneHTTP2ConnectionError(code: .protocolError, reason: "CONTINUATION without HEADERS")
+            }
+            connection.continuation = nil  // (the block's one owner while it grows)
+            connection.continuationFrames += 1
+            var payload = frame.payload
+            continuation.block.writeBuffer(&payload)
+            guard continuation.block.readableBytes <= LaneHTTP2Connection.maxHeaderBlock,
+                connection.continuationFrames <= LaneHTTP2Connection.maxContinuationFrames
+            else {
+                throw LaneHTTP2ConnectionError(code: .enhanceYourCalm, reason: "a header block too large")
+            }
+            if frame.flags & LaneHTTP2Frame.endHeaders == 0 {
+                connection.continuation = continuation
+                return
+            }
+            connection.continuation = nil
+            try self.headerBlock(
+                continuation.block,
+                stream: continuation.stream,
+                endStream: continuation.endStream,
+                client,
+                connection
+            )
+        case .priority:
+            guard frame.stream != 0, frame.payload.readableBytes == 5 else {
+                throw LaneHTTP2ConnectionError(code: .protocolError, reason: "a malformed PRIORITY")
+            }
+        case .resetStream:
+            guard frame.stream != 0, frame.payload.readableBytes == 4 else {
+                throw LaneHTTP2ConnectionError(code: .protocolError, reason: "a malformed RST_STREAM")
+            }
+            if frame.stream > connection.lastStreamID {
+                throw LaneHTTP2ConnectionError(code: .protocolError, reason: "RST_STREAM on an idle stream")
+            }
+            guard connection.countReset(now: self.now) else {
+                throw LaneHTTP2ConnectionError(code: .enhanceYourCalm, reason: "too many streams reset")
+            }
+            if let stream = connection.streams[frame.stream] {
+                stream.resetCode = nil  // (the client's: nothing to send)
+                self.endStream(stream)
+            }
+        case .settings:
+            guard frame.stream == 0 else {
+                throw LaneHTTP2ConnectionError(code: .protocolError, reason: "SETTINGS on a stream")
+            }
+            guard frame.flags & LaneHTTP2Frame.ack == 0 else { return }
+            let delta = try connection.applySettings(frame.payload)
+            connection.settingsRead = true
+            LaneHTTP2Wire.writeHeader(.settings, flags: LaneHTTP2Frame.ack, stream: 0, length: 0, into: &client.output)
+            self.queueFlush(client)
+            if delta != 0 {
+                for stream in connection.streams.values {
+                    stream.sendWindow += delta
+                    guard stream.sendWindow <= 0x7fff_ffff else {
+                        throw LaneHTTP2ConnectionError(code: .flowControlError, reason: "a window beyond 2^31-1")
+                    }
+                }
+                if delta > 0 { self.resumeBlocked(connection) }
+            }
+        case .ping:
+            guard frame.stream == 0, frame.payload.readableBytes == 8 else {
+                throw LaneHTTP2ConnectionError(code: .protocolError, reason: "a malformed PING")
+            }
+            guard frame.flags & LaneHTTP2Frame.ack == 0 else { return }
+            LaneHTTP2Wire.writeHeader(.ping, flags: LaneHTTP2Frame.ack, stream: 0, length: 8, into: &client.output)
+            var payload = frame.payload
+            client.output.writeBuffer(&payload)
+            self.queueFlush(client)
+        case .goAway:
+            // The client opens no more streams; those open finish.
+            connection.peerGoingAway = true
+            if connection.streams.isEmpty { self.closeHTTP2Gracefully(client, connection) }
+        case .windowUpdate:
+            guard frame.payload.readableBytes == 4,
+                let raw = frame.payload.getInteger(at: frame.payload.readerIndex, as: UInt32.self)
+            else { throw LaneHTTP2ConnectionError(code: .frameSizeError, reason: "a malformed WINDOW_UPDATE") }
+            let increment = Int(raw & 0x7fff_ffff)
+            if frame.stream == 0 {
+                guard increment > 0 else {
+                    throw LaneHTTP2ConnectionError(code: .protocolError, reason: "WINDOW_UPDATE of 0")
+                }
+                connection.sendWindow += increment
+                guard connection.sendWindow <= 0x7fff_ffff else {
+                    throw LaneHTTP2ConnectionError(code: .flowControlError, reason: "a window beyond 2^31-1")
+                }
+                self.resumeBlocked(connection)
+            } else if let stream = connection.streams[frame.stream] {
+                stream.sendWindow += increment
+                if increment == 0 || stream.sendWindow > 0x7fff_ffff {
+                    stream.resetCode = increment == 0 ? .protocolError : .flowControlError
+                    return self.endStream(stream)
+                }
+                if stream.isBlocked { self.resumeStream(stream) }
+            }
+        case .pushPromise:
+            throw LaneHTTP2ConnectionError(code: .protocolError, reason: "PUSH_PROMISE from a client")
+        case nil:
+            break  // unknown types are ignored
+        }
+    }
+
+    /// A whole header block: a new stream's request, or a stream's trailers.
+    private func headerBlock(
+        _ block: ByteBuffer,
+        stream id: UInt32,
+        endStream: Bool,
+        _ client: Client,
+        _ connection: LaneHTTP2Connection
+    ) throws(LaneHTTP2ConnectionError) {
+        var block = block
+        let fields: HPACKHeaders
+        do {
+            fields = try connection.decoder.decodeHeaders(from: &block)
+        } catch {
+            throw LaneHTTP2ConnectionError(code: .compressionError, reason: "HPACK: \(error)")
+        }
+        if let stream = connection.streams[id] {
+            return self.trailers(fields, endStream: endStream, stream)
+        }
+        guard id & 1 == 1 else {
+            throw LaneHTTP2ConnectionError(code: .protocolError, reason: "HEADERS opening stream \(id)")
+        }
+        // A stream that ended here (reset, or discarded): what the client still sends for it
+        // is ignored (RFC 9113 section 5.4.2); its block was decoded above, for the table.
+        guard id > connection.lastStreamID else { return }
+        connection.lastStreamID = id
+        if connection.goingAway || self.draining {
+            return self.writeReset(client, id, .refusedStream)
+        }
+        guard connection.streams.count < connection.maxConcurrentStreams else {
+            // As NIOHTTP2 (the engine): a connection error.
+            throw LaneHTTP2ConnectionError(code: .protocolError, reason: "more streams than SETTINGS allow")
+        }
+        let head: HTTPRequestHead
+        let contentLength: Int?
+        switch HTTP2RequestBlock(fields) {
+        case .request(let request, let length):
+            head = request
+            contentLength = length
+        case .connect:
+            return self.writeReset(client, id, .protocolError)
+        case .malformed(let problem):
+            self.logger.debug("malformed HTTP/2 request", metadata: ["stream": "\(id)", "problem": "\(problem)"])
+            return self.writeReset(client, id, .protocolError)
+        }
+        if endStream, let contentLength, contentLength != 0 {
+            return self.writeReset(client, id, .protocolError)
+        }
+        let stream = LaneHTTP2Stream(
+            id: id,
+            connection: client,
+            sendWindow: connection.peerInitialWindow,
+            answeringHEAD: head.method == .HEAD,
+            requestEnded: endStream
+        )
+        stream.remainingLength = contentLength
+        let exchange = Client(
+            descriptor: client.descriptor,
+            generation: client.generation,
+            origin: client.origin,
+            clientAddress: client.clientAddress,
+            limits: self.limits
+        )
+        exchange.counted = false
+        exchange.mayBeHTTP2 = false
+        exchange.stream = stream
+        stream.exchange = exchange
+        if connection.streams.isEmpty { self.clearDeadline(client) }
+        connection.streams[id] = stream
+        var request = ByteBuffer()
+        self.provide(&request)
+        Self.writeHTTP1Head(head, into: &request)
+        if endStream || contentLength != nil {
+            self.startExchange(stream, head: request, chunked: false)
+        } else {
+            // A body of unknown length, or none (many clients end a bodiless request with an
+            // empty DATA frame): the next frame, or the end of this read, tells.
+            stream.pendingHead = request
+            connection.pendingHeads.append(stream)
+        }
+    }
+
+    /// `head` as an HTTP/1.1 request head without its last empty line.
+    private static func writeHTTP1Head(_ head: HTTPRequestHead, into buffer: inout ByteBuffer) {
+        buffer.writeString(head.method.rawValue)
+        buffer.writeStaticString(" ")
+        buffer.writeString(head.uri)
+        buffer.writeStaticString(" HTTP/1.1\r\n")
+        for (name, value) in head.headers {
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+    }
+
+    /// Starts a stream's exchange with its request head (`chunked`: its body follows framed so).
+    private func startExchange(_ stream: LaneHTTP2Stream, head: ByteBuffer, chunked: Bool) {
+        guard let exchange = stream.exchange else { return }
+        stream.chunked = chunked
+        var head = head
+        if chunked { head.writeStaticString("transfer-encoding: chunked\r\n") }
+        head.writeStaticString("\r\n")
+        exchange.input = head
+        self.serveNext(exchange)
+        if stream.exchange === exchange, exchange.log != nil { exchange.log?.entry.httpVersion = "HTTP/2" }
+    }
+
+    /// Streams whose head waited for the next frame: none came in this read, so a body may
+    /// follow (sent upstream chunked).
+    fileprivate func startPendingHeads(_ connection: LaneHTTP2Connection) {
+        guard !connection.pendingHeads.isEmpty else { return }
+        let pending = connection.pendingHeads
+        connection.pendingHeads.removeAll(keepingCapacity: true)
+        for stream in pending {
+            guard let head = stream.pendingHead else { continue }
+            stream.pendingHead = nil
+            self.startExchange(stream, head: head, chunked: true)
+        }
+    }
+
+    private func receivedData(_ stream: LaneHTTP2Stream, _ data: ByteBuffer, endStream: Bool, flowControlled: Int) {
+        let size = data.readableBytes
+        guard stream.isActive else { return self.discard(stream, flowControlled, ended: endStream) }
+        if stream.requestEnded {
+            stream.resetCode = .streamClosed
+            return self.endStream(stream)
+        }
+        if let remaining = stream.remainingLength {
+            // Checked before any byte goes on: a body longer than its length would be read by
+            // an HTTP/1.1 upstream as a request of its own.
+            let left = remaining - size
+            guard left >= 0, left == 0 || !endStream else {
+                stream.resetCode = .protocolError
+                return self.endStream(stream)
+            }
+            stream.remainingLength = left
+        }
+        guard stream.unacknowledged + flowControlled <= LaneHTTP2Connection.initialWindow else {
+            stream.resetCode = .flowControlError
+            return self.endStream(stream)
+        }
+        stream.unacknowledged += flowControlled
+        if endStream { stream.requestEnded = true }
+        if let head = stream.pendingHead {
+            stream.pendingHead = nil
+            self.startExchange(stream, head: head, chunked: !(size == 0 && endStream))
+        }
+        guard let exchange = stream.exchange else { return }
+        if stream.chunked {
+            if size > 0 {
+                exchange.input.writeString(String(size, radix: 16))
+                exchange.input.writeStaticString("\r\n")
+                exchange.input.writeImmutableBuffer(data)
+                exchange.input.writeStaticString("\r\n")
+            }
+            if endStream { exchange.input.writeStaticString("0\r\n\r\n") }
+        } else if size > 0 {
+            exchange.input.writeImmutableBuffer(data)
+        }
+        self.requestBytesArrived(stream)
+    }
+
+    /// Trailers end the request (sent upstream as the end of a chunked body; an upstream that
+    /// got a length gets none).
+    private func trailers(_ fields: HPACKHeaders, endStream: Bool, _ stream: LaneHTTP2Stream) {
+        guard stream.isActive else { return self.discard(stream, 0, ended: true) }
+        guard endStream, !stream.requestEnded, HTTP2RequestBlock.trailersProblem(fields) == nil,
+            (stream.remainingLength ?? 0) == 0
+        else {
+            stream.resetCode = .protocolError
+            return self.endStream(stream)
+        }
+        stream.requestEnded = true
+        if let head = stream.pendingHead {
+            stream.pendingHead = nil
+            self.startExchange(stream, head: head, chunked: true)
+        }
+        guard let exchange = stream.exchange else { return }
+        if stream.chunked { exchange.input.writeStaticString("0\r\n\r\n") }
+        self.requestBytesArrived(stream)
+    }
+
+    /// Request bytes were added to the exchange's input: they move on.
+    private func requestBytesArrived(_ stream: LaneHTTP2Stream) {
+        guard let exchange = stream.exchange else { return }
+        switch exchange.state {
+        case .waiting, .responding: if exchange.sendingBody { self.sendBody(exchange) }
+        case .relaying: if let relay = exchange.relay { self.pumpRelay(relay) }
+        default: break
+        }
+        self.giveBackWindow(stream)
+    }
+
+    /// Gives the stream's received bytes back as window once they moved on (the upstream took
+    /// them), so a client sends no faster than the upstream reads.
+    fileprivate func giveBackWindow(_ stream: LaneHTTP2Stream) {
+        guard stream.isActive, !stream.requestEnded, let exchange = stream.exchange,
+            stream.unacknowledged >= LaneHTTP2Connection.windowUpdateThreshold,
+            exchange.input.readableBytes < LaneHTTP2Connection.windowUpdateThreshold,
+            (exchange.upstream?.output.readableBytes ?? 0) < LaneHTTP2Connection.windowUpdateThreshold
+        else { return }
+        let client = stream.connection
+        LaneHTTP2Wire.writeWindowUpdate(stream: stream.id, increment: stream.unacknowledged, into: &client.output)
+        stream.unacknowledged = 0
+        self.queueFlush(client)
+    }
+
+    /// Request bytes of a stream whose response ended first: read and dropped (so the sender of
+    /// a short body gets its response, not a reset), up to a bound, then RST_STREAM NO_ERROR.
+    private func discard(_ stream: LaneHTTP2Stream, _ size: Int, ended: Bool) {
+        let client = stream.connection
+        stream.discarded += size
+        if ended {
+            stream.requestEnded = true
+            stream.resetCode = nil
+            self.endStream(stream)
+        } else if stream.discarded > LaneHTTP2Stream.discardLimit {
+            stream.resetCode = .noError
+            self.endStream(stream)
+        } else if size > 0 {
+            LaneHTTP2Wire.writeWindowUpdate(stream: stream.id, increment: size, into: &client.output)
+            self.queueFlush(client)
+        }
+    }
+
+    private func writeReset(_ client: Client, _ id: UInt32, _ code: LaneHTTP2Code) {
+        LaneHTTP2Wire.writeReset(stream: id, code: code, into: &client.output)
+        self.queueFlush(client)
+    }
+
+    // MARK: HTTP/2 responses
+
+    /// Turns what the exchange's output holds (an HTTP/1.1 response) into the stream's frames,
+    /// as far as the windows and the connection's output allow; false when the stream ended
+    /// on the way.
+    fileprivate func convertResponse(_ exchange: Client, _ stream: LaneHTTP2Stream) -> Bool {
+        let client = stream.connection
+        guard let connection = client.http2 else { return false }
+        while true {
+            // (A full `held` was not read further: once written, reading goes on.)
+            let full = stream.held.readableBytes >= Self.heldLimit
+            var parsed = false
+            while !stream.responseEnded, stream.held.readableBytes < Self.heldLimit {
+                let part: HTTPClientResponsePart?
+                do {
+                    part = try stream.decoder.next(&exchange.output)
+                } catch {
+                    // (Only a response the lane or the engine wrote is read here.)
+                    stream.resetCode = .internalError
+                    self.endStream(stream)
+                    return false
+                }
+                guard let part else { break }
+                parsed = true
+                switch part {
+                case .head(let head):
+                    if head.status.code < 200 {
+                        // 1xx: as it is, ahead of the final head.
+                        self.writeHeld(stream, connection, client)
+                        self.writeBlock(HTTP2ServerConnection.responseBlock(head), stream, endStream: false, connection)
+                    } else {
+                        stream.heldHead = head
+                    }
+                case .body(var body):
+                    if stream.held.readableBytes == 0 { stream.held.rewind() }
+                    stream.held.writeBuffer(&body)
+                case .end(let trailers):
+                    stream.responseEnded = true
+                    if let trailers, !trailers.isEmpty { stream.trailers = trailers }
+                }
+            }
+            // The last DATA (or the head) is written once the parts read show whether the end
+            // of the stream can ride on it.
+            self.writeHeld(stream, connection, client)
+            if (!parsed && !full) || stream.isBlocked || stream.responseEnded { break }
+        }
+        if exchange.output.readableBytes == 0 { exchange.output.rewind() }
+        return true
+    }
+
+    /// Response bytes a stream holds at most before its exchange's output is read further.
+    private static let heldLimit = 65_536
+
+    /// Encodes `fields` and writes them as the stream's HEADERS (and CONTINUATION) frames.
+    private func writeBlock(
+        _ fields: HPACKHeaders,
+        _ stream: LaneHTTP2Stream,
+        endStream: Bool,
+        _ connection: LaneHTTP2Connection
+    ) {
+        let client = stream.connection
+        var block = ByteBuffer()
+        self.provide(&block)
+        try? connection.encoder.encode(headers: fields, to: &block)
+        LaneHTTP2Wire.writeHeaders(
+            block,
+            stream: stream.id,
+            endStream: endStream,
+            maxFrameSize: connection.peerMaxFrameSize,
+            into: &client.output
+        )
+        block.rewind()
+        self.park(&block)
+        if endStream { stream.endWritten = true }
+    }
+
+    /// Writes the stream's held head, DATA (as far as the windows allow) and trailers; the
+    /// stream's end rides on the last of them once the response ended.
+    private func writeHeld(_ stream: LaneHTTP2Stream, _ connection: LaneHTTP2Connection, _ client: Client) {
+        let ending = stream.responseEnded
+        if let head = stream.heldHead {
+            stream.heldHead = nil
+            let endStream = ending && stream.held.readableBytes == 0 && stream.trailers == nil
+            self.writeBlock(HTTP2ServerConnection.responseBlock(head), stream, endStream: endStream, connection)
+        }
+        var blocked = false
+        if stream.held.readableBytes > 0 {
+            let room = min(stream.sendWindow, connection.sendWindow, Self.outputLimit - client.output.readableBytes)
+            let count = min(stream.held.readableBytes, max(room, 0))
+            if count > 0 {
+                let endStream = ending && count == stream.held.readableBytes && stream.trailers == nil
+                LaneHTTP2Wire.writeData(
+                    &stream.held,
+                    count: count,
+                    stream: stream.id,
+                    endStream: endStream,
+                    maxFrameSize: connection.peerMaxFrameSize,
+                    into: &client.output
+                )
+                stream.sendWindow -= count
+                connection.sendWindow -= count
+                if endStream { stream.endWritten = true }
+            }
+            blocked = stream.held.readableBytes > 0
+        } else if ending, !stream.endWritten, stream.trailers == nil {
+            // (The head went out before: an empty DATA ends the stream.)
+            LaneHTTP2Wire.writeHeader(
+                .data,
+                flags: LaneHTTP2Frame.endStream,
+                stream: stream.id,
+                length: 0,
+                into: &client.output
+            )
+            stream.endWritten = true
+        }
+        if !blocked, ending, !stream.endWritten, let trailers = stream.trailers {
+            stream.trailers = nil
+            self.writeBlock(HTTP2ServerConnection.trailersBlock(trailers), stream, endStream: true, connection)
+        }
+        stream.isBlocked = blocked
+        if blocked, !stream.listed {
+            stream.listed = true
+            connection.blocked.append(stream)
+        }
+        self.queueFlush(client)
+    }
+
+    /// A window opened or the connection's output drained: blocked streams go on.
+    fileprivate func resumeBlocked(_ connection: LaneHTTP2Connection) {
+        guard !connection.blocked.isEmpty else { return }
+        let blocked = connection.blocked
+        connection.blocked.removeAll(keepingCapacity: true)
+        for stream in blocked {
+            stream.listed = false
+            guard stream.isBlocked, stream.exchange != nil else { continue }
+            if connection.sendWindow <= 0 || stream.connection.output.readableBytes >= Self.outputLimit {
+                // Nothing can move now: it stays blocked.
+                stream.listed = true
+                connection.blocked.append(stream)
+                continue
+            }
+            self.resumeStream(stream)
+        }
+    }
+
+    fileprivate func resumeStream(_ stream: LaneHTTP2Stream) {
+        guard let exchange = stream.exchange else { return }
+        stream.isBlocked = false  // (set again if it still cannot write)
+        if exchange.state == .relaying, let relay = exchange.relay {
+            self.pumpRelay(relay)
+        } else {
+            self.flushClient(exchange)
+        }
+    }
+
+    /// The exchange's response is out (its END_STREAM written): the stream ends, or, while the
+    /// client still sends, discards the rest of the request for a while.
+    fileprivate func finishStream(_ exchange: Client, _ stream: LaneHTTP2Stream) {
+        if stream.requestEnded {
+            stream.resetCode = nil
+            return self.endStream(stream)
+        }
+        stream.state = .discarding
+        exchange.state = .lingering
+        self.clearDeadline(exchange)
+        self.setDeadline(exchange, in: LaneHTTP2Stream.discardTime)
+        if stream.unacknowledged > 0 {
+            let client = stream.connection
+            LaneHTTP2Wire.writeWindowUpdate(stream: stream.id, increment: stream.unacknowledged, into: &client.output)
+            stream.unacknowledged = 0
+            self.queueFlush(client)
+        }
+    }
+
+    /// Takes the stream out of its connection: its exchange closes (an upstream connection
+    /// that got part of the request is not reused), RST_STREAM with `resetCode` goes out when
+    /// set. A connection going away closes once it has no stream left.
+    fileprivate func endStream(_ stream: LaneHTTP2Stream) {
+        let client = stream.connection
+        guard let connection = client.http2, connection.streams[stream.id] === stream else { return }
+        connection.streams[stream.id] = nil
+        // (Left in the blocked list until it is next gone through: with nothing held.)
+        stream.isBlocked = false
+        stream.held = ByteBuffer()
+        stream.heldHead = nil
+        stream.trailers = nil
+        if let code = stream.resetCode, !(stream.endWritten && code == .internalError) {
+            self.writeReset(client, stream.id, code)
+        }
+        if let exchange = stream.exchange {
+            self.closeExchange(exchange)
+            stream.exchange = nil
+        }
+        stream.pendingHead = nil
+        if connection.streams.isEmpty, self.isOpen(client) {
+            if connection.goingAway || connection.peerGoingAway {
+                self.closeHTTP2Gracefully(client, connection)
+            } else if client.state == .http2 {
+                self.setDeadline(client, in: Self.nanoseconds(self.limits.idleTimeout))
+            }
+        }
+    }
+
+    /// GOAWAY: no new streams; the connection closes once those open ended.
+    fileprivate func goAway(_ client: Client) {
+        guard let connection = client.http2, !connection.goingAway else { return }
+        connection.goingAway = true
+        LaneHTTP2Wire.writeGoAway(lastStream: connection.lastStreamID, code: .noError, into: &client.output)
+        self.queueFlush(client)
+        if connection.streams.isEmpty { self.closeHTTP2Gracefully(client, connection) }
+    }
+
+    private func closeHTTP2Gracefully(_ client: Client, _ connection: LaneHTTP2Connection) {
+        guard client.state == .http2 else { return }
+        if !connection.goingAway {
+            connection.goingAway = true
+            LaneHTTP2Wire.writeGoAway(lastStream: connection.lastStreamID, code: .noError, into: &client.output)
+        }
+        client.state = .closing
+        self.setDeadline(client, in: Self.nanoseconds(self.limits.idleTimeout))
+        if self.flushClient(client), client.state == .closing { self.beginLinger(client) }
+    }
+
+    /// A connection error: GOAWAY with its code, then the connection closes.
+    private func failHTTP2(_ client: Client, _ connection: LaneHTTP2Connection, _ error: LaneHTTP2ConnectionError) {
+        self.logger.debug("HTTP/2 connection error", metadata: ["reason": "\(error.reason)"])
+        client.state = .closing
+        connection.goingAway = true
+        for stream in Array(connection.streams.values) {
+            stream.resetCode = nil
+            self.endStream(stream)
+        }
+        LaneHTTP2Wire.writeGoAway(lastStream: connection.lastStreamID, code: error.code, into: &client.output)
+        client.state = .closing
+        client.input.clear()
+        self.setDeadline(client, in: Self.nanoseconds(self.limits.idleTimeout))
+        if self.flushClient(client), client.state == .closing { self.beginLinger(client) }
+    }
+
+    /// Relays a stream's exchange to the engine (a request the lane does not serve): over a
+    /// socket pair, as an HTTP/1.1 connection whose one request is this one.
+    fileprivate func pumpStreamRelay(_ relay: Relay, _ exchange: Client, _ stream: LaneHTTP2Stream) {
+        var moved = true
+        while moved, stream.exchange === exchange {
+            moved = false
+            if exchange.input.readableBytes > 0 { moved = self.writeRelay(relay, &exchange.input) }
+            if relay.readable, !relay.atEnd, exchange.output.readableBytes < Self.outputLimit, !stream.isBlocked {
+                self.readRelay(relay, into: &exchange.output)
+                moved = true
+            }
+            guard self.convertResponse(exchange, stream) else { return }
+            if relay.atEnd, !stream.responseEnded, exchange.output.readableBytes == 0 {
+                if case .end? = stream.decoder.connectionClosed(), let connection = stream.connection.http2 {
+                    stream.responseEnded = true
+                    self.writeHeld(stream, connection, stream.connection)
+                } else {
+                    stream.resetCode = .internalError
+                    return self.endStream(stream)
+                }
+            }
+            if stream.endWritten {
+                self.endRelay(exchange)
+                return self.finishStream(exchange, stream)
+            }
+        }
+        guard stream.exchange === exchange else { return }
+        // A response the client's window holds back: the idle timeout (the engine's own
+        // timeouts govern the rest).
+        if stream.isBlocked {
+            if exchange.list == nil { self.setDeadline(exchange, in: Self.nanoseconds(self.limits.idleTimeout)) }
+        } else if exchange.list != nil {
+            self.clearDeadline(exchange)
+        }
+        self.giveBackWindow(stream)
+    }
+
+    /// Closes a stream's exchange (the stream itself is ended by ``endStream(_:)``).
+    private func closeExchange(_ exchange: Client) {
+        if exchange.log != nil {
+            if exchange.state == .waiting { exchange.log?.entry.status = 499 }
+            self.writeLogEntry(exchange)
+        }
+        if let upstream = exchange.upstream {
+            exchange.upstream = nil
+            upstream.client = nil
+            self.closeUpstream(upstream)
+        }
+        self.uncountEndpoint(exchange)
+        self.endRelay(exchange)
+        self.clearDeadline(exchange)
+        self.park(&exchange.output)
+        self.park(&exchange.upstreamRequest)
     }
 }
 #endif

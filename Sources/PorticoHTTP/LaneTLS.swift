@@ -12,7 +12,7 @@ import NIOSSL
 
 /// One certificate's server context for the lane: the chain and key of a
 /// ``CertificateStore/Entry``, TLS 1.2 and 1.3, NIOSSL's default cipher list (as the engine's
-/// contexts), ALPN `http/1.1` only (the clients that offer `h2` go to the engine).
+/// contexts), ALPN `h2` (where the lane takes HTTP/2) or `http/1.1`.
 final class LaneTLSContext: @unchecked Sendable {
     fileprivate let context: OpaquePointer
 
@@ -102,8 +102,10 @@ enum LaneTLSError: Error, CustomStringConvertible {
     }
 }
 
-/// ALPN for the lane's connections: `http/1.1` when offered, else none (RFC 7301 section 3.2
-/// allows a server to choose none; the client then speaks HTTP/1.1 as without ALPN).
+/// ALPN for the lane's connections: `h2` when offered and the connection may speak it (its
+/// app data set by ``LaneTLSConnection/allowHTTP2()``), else `http/1.1` when offered, else
+/// none (RFC 7301 section 3.2 allows a server to choose none; the client then speaks HTTP/1.1
+/// as without ALPN).
 private func laneSelectApplicationProtocol(
     _ ssl: OpaquePointer?,
     _ out: UnsafeMutablePointer<UnsafePointer<UInt8>?>?,
@@ -113,20 +115,35 @@ private func laneSelectApplicationProtocol(
     _ argument: UnsafeMutableRawPointer?
 ) -> CInt {
     guard let offered, let out, let outLength else { return SSL_TLSEXT_ERR_NOACK }
+    if SSL_get_ex_data(ssl, 0) != nil, let h2 = laneFindProtocol("h2", in: offered, offeredLength) {
+        out.pointee = h2
+        outLength.pointee = 2
+        return SSL_TLSEXT_ERR_OK
+    }
+    guard let http1 = laneFindProtocol("http/1.1", in: offered, offeredLength) else { return SSL_TLSEXT_ERR_NOACK }
+    out.pointee = http1
+    outLength.pointee = 8
+    return SSL_TLSEXT_ERR_OK
+}
+
+/// Where `name` (ASCII) is in an ALPN protocol list, or nil.
+private func laneFindProtocol(
+    _ name: StaticString,
+    in offered: UnsafePointer<UInt8>,
+    _ offeredLength: UInt32
+) -> UnsafePointer<UInt8>? {
+    let wanted = name.utf8Start
+    let count = name.utf8CodeUnitCount
     var index = 0
     let end = Int(offeredLength)
     while index < end {
         let length = Int(offered[index])
         let start = index + 1
         guard start + length <= end else { break }
-        if length == 8, memcmp(offered + start, "http/1.1", 8) == 0 {
-            out.pointee = offered + start
-            outLength.pointee = 8
-            return SSL_TLSEXT_ERR_OK
-        }
+        if length == count, memcmp(offered + start, wanted, count) == 0 { return offered + start }
         index = start + length
     }
-    return SSL_TLSEXT_ERR_NOACK
+    return nil
 }
 
 /// A TLS server connection of the lane, reading and writing its socket itself.
@@ -147,6 +164,20 @@ final class LaneTLSConnection {
         /// Waiting for the socket (readable or writable: the lane is told of both).
         case blocked
         case failed
+    }
+
+    /// Lets ALPN choose `h2` when the client offers it (before the handshake).
+    func allowHTTP2() {
+        _ = SSL_set_ex_data(self.ssl, 0, UnsafeMutableRawPointer(bitPattern: 1))
+    }
+
+    /// Whether ALPN chose `h2` (after the handshake).
+    var negotiatedHTTP2: Bool {
+        var name: UnsafePointer<UInt8>?
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(self.ssl, &name, &length)
+        guard let name, length == 2 else { return false }
+        return name[0] == UInt8(ascii: "h") && name[1] == UInt8(ascii: "2")
     }
 
     /// One step of the handshake.

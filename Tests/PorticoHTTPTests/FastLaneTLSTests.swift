@@ -52,6 +52,7 @@ extension PorticoHTTPEngineTests {
                 total.relayed += lane.relayed
                 total.clients += lane.clients
                 total.relays += lane.relays
+                total.http2Connections += lane.http2Connections
             }
         }
 
@@ -238,21 +239,49 @@ extension PorticoHTTPEngineTests {
             }
         }
 
-        /// A client that offers `h2` (the listener offers it) is the engine's from its first
-        /// byte: the lane only peeked at its ClientHello.
-        @Test func h2ClientsAreHandedOverUntouched() async throws {
+        /// A client that offers `h2` speaks HTTP/2 with the lane (ALPN h2, the lane's SETTINGS
+        /// first, a stream answered through the upstream with the TLS forwarding fields) unless
+        /// a route it may reach is not the lane's (here an HTTP/2 upstream, gRPC): then it is
+        /// the engine's from its first byte, the lane only peeked at its ClientHello.
+        @Test(arguments: [false, true])
+        func h2ClientsAreTheLanesUnlessAnUpstreamSpeaksHTTP2(grpcPool: Bool) async throws {
             let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
             defer { Task { await upstream.stop() } }
+            var configuration = self.configuration(upstream)
+            if grpcPool {
+                // Another path of the same hosts: this client may ask for it.
+                configuration.pools["g"] = UpstreamPool(endpoints: [TestSupport.endpoint(upstream)], http2: true)
+                configuration.routes = TestSupport.routes([
+                    (nil, "/", HTTPRoute(service: "default/a", pool: "a")),
+                    (nil, "/grpc", HTTPRoute(service: "default/g", pool: "g")),
+                ])
+            }
             let metrics = TestMetrics()
-            try await TestSupport.withEngine(self.configuration(upstream), metrics: metrics, fastLane: true) {
-                engine,
-                ports in
-                let client = try await Self.connect(ports[.https], protocols: ["h2", "http/1.1"])
-                // The engine speaks HTTP/2 now: its SETTINGS frame comes first.
-                let frame = try await client.readBytes(9)
-                #expect(frame[3] == 4, "\(frame)")  // type SETTINGS
+            try await TestSupport.withEngine(configuration, metrics: metrics, fastLane: true) { engine, ports in
+                let client = try await Self.connect(ports[.https], protocols: ["h2", "http/1.1"], serverName: nil)
+                // (Whoever speaks HTTP/2 sends its SETTINGS, with the stream limit.)
+                let settings = try await client.startHTTP2()
+                #expect(settings[0x3] == 100, "SETTINGS_MAX_CONCURRENT_STREAMS")
+                try await client.sendRequest(stream: 1, path: "/h2")
+                var body: [UInt8] = []
+                while true {
+                    let frame = try await client.readFrame()
+                    if frame.stream == 1 && frame.type == RawFrame.data { body += frame.payload }
+                    if frame.stream == 1 && frame.endsStream { break }
+                    #expect(frame.type != RawFrame.rstStream && frame.type != RawFrame.goAway)
+                    if frame.type == RawFrame.rstStream || frame.type == RawFrame.goAway { break }
+                }
+                let text = String(decoding: body, as: UTF8.self)
+                #expect(text.hasPrefix("upstream a GET /h2\n"), "\(text)")
+                #expect(text.contains("\nx-forwarded-proto: https\n"), "\(text)")
                 let statistics = Self.statistics(engine)
-                #expect(statistics.handedOver == 1 && statistics.tlsHandshakes == 0)
+                if grpcPool {
+                    #expect(statistics.handedOver == 1 && statistics.tlsHandshakes == 0)
+                    #expect(statistics.http2Connections == 0)
+                } else {
+                    #expect(statistics.handedOver == 0 && statistics.tlsHandshakes == 1)
+                    #expect(statistics.http2Connections == 1 && statistics.served == 1)
+                }
                 #expect(Self.handshakes(metrics, "succeeded") == 1)
                 await client.close()
             }

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import PorticoHTTP
 import PorticoRouting
 import Testing
@@ -500,6 +501,26 @@ extension PorticoHTTPEngineTests {
             }
         }
 
+        /// A header block sent as an endless run of CONTINUATION frames (CVE-2024-27316,
+        /// "CONTINUATION flood") ends the connection instead of being buffered.
+        @Test func aFloodOfContinuationFramesEndsTheConnection() async throws {
+            try await self.withClient { client, _, _ in
+                var frames = RawFrame.encode(
+                    type: RawFrame.headers,
+                    stream: 1,
+                    payload: RawHPACK.literals([(":method", "GET")])
+                )
+                for _ in 0..<64 {
+                    var more = RawFrame.encode(type: 0x9, stream: 1, payload: RawHPACK.literals([("x-filler", "1")]))
+                    frames.writeBuffer(&more)
+                }
+                try await client.send(frames)
+                let goAway = try await client.readFrame(ofType: RawFrame.goAway)
+                #expect(goAway.goAwayFields.map { $0.errorCode != 0 } == true, "an error code")
+                #expect(try await client.waitForClose())
+            }
+        }
+
         /// A stream's upstream timeout ends it with the 504 answer (checked by the connection
         /// every second), and the connection goes on serving.
         @Test func upstreamTimeoutsAnswerStreamsWith504() async throws {
@@ -545,6 +566,81 @@ extension PorticoHTTPEngineTests {
             }
         }
 
+        /// A large response to a request the engine serves for the lane (a body without a
+        /// length: chunked upstream) flows through the client's window as the client opens it,
+        /// 32 KiB at a time as most clients do, to its end.
+        @Test func aRelayedDownloadFollowsTheClientsWindow() async throws {
+            try await self.withClient { client, _, _ in
+                let total = 1_000_000
+                try await client.sendRequest(stream: 1, method: "POST", path: "/download?n=\(total)", endStream: false)
+                try await client.sendFrame(type: RawFrame.data, flags: RawFrame.endStream, stream: 1, payload: [0x61])
+                var received = 0
+                var unacknowledged = 0
+                var ended = false
+                while !ended {
+                    let frame = try await client.readFrame()
+                    #expect(frame.type != RawFrame.rstStream && frame.type != RawFrame.goAway)
+                    if frame.type == RawFrame.rstStream || frame.type == RawFrame.goAway { break }
+                    guard frame.stream == 1 else { continue }
+                    if frame.type == RawFrame.data {
+                        received += frame.payload.count
+                        unacknowledged += frame.payload.count
+                        if unacknowledged >= 32768 {
+                            try await client.sendWindowUpdate(stream: 0, increment: UInt32(unacknowledged))
+                            try await client.sendWindowUpdate(stream: 1, increment: UInt32(unacknowledged))
+                            unacknowledged = 0
+                        }
+                    }
+                    ended = frame.endsStream
+                }
+                #expect(ended)
+                #expect(received == total)
+            }
+        }
+
+        /// An HTTP/1.0 upstream's response without a length (its end is the close) ends its
+        /// stream normally: DATA, then END_STREAM, no reset.
+        @Test func aResponseDelimitedByTheUpstreamsCloseEndsItsStream() async throws {
+            let upstream = try await ServerBootstrap(group: TestSupport.group)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(UntilCloseResponder())
+                    }
+                }
+                .bind(host: "127.0.0.1", port: 0).get()
+            defer { upstream.close(promise: nil) }
+            let routes = TestSupport.routes([
+                (Optional("a.example.com"), "/", HTTPRoute(service: "default/old", pool: "old"))
+            ])
+            var configuration = HTTPEngineConfiguration(
+                listeners: [HTTPListener(address: "127.0.0.1", port: 0, kind: .http)],
+                routes: routes,
+                pools: [
+                    "old": UpstreamPool(endpoints: [
+                        UpstreamEndpoint(host: "127.0.0.1", port: upstream.localAddress!.port!)
+                    ])
+                ]
+            )
+            configuration.limits = HTTPLimits()
+            try await TestSupport.withEngine(configuration) { _, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.startHTTP2()
+                for stream in [UInt32(1), 3] {
+                    try await client.sendRequest(stream: stream, path: "/old/\(stream)")
+                    var body: [UInt8] = []
+                    while true {
+                        let frame = try await client.readFrame()
+                        #expect(frame.type != RawFrame.rstStream && frame.type != RawFrame.goAway, "\(frame.type)")
+                        if frame.type == RawFrame.rstStream || frame.type == RawFrame.goAway { break }
+                        if frame.stream == stream && frame.type == RawFrame.data { body += frame.payload }
+                        if frame.stream == stream && frame.endsStream { break }
+                    }
+                    #expect(String(decoding: body, as: UTF8.self) == "an old server's answer, until the close")
+                }
+                await client.close()
+            }
+        }
+
         /// Shutting down: GOAWAY naming the last stream taken; that stream still completes,
         /// then the connection closes without waiting for the grace period.
         @Test func shutdownLetsOpenStreamsFinish() async throws {
@@ -578,6 +674,22 @@ extension PorticoHTTPEngineTests {
                 #expect(try await client.waitForClose())
                 await shutdown.value
             }
+        }
+    }
+}
+
+/// An upstream that answers each connection's first request as an HTTP/1.0 server without a
+/// length would: the body ends with the connection.
+private final class UntilCloseResponder: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = self.unwrapInboundIn(data)
+        guard bytes.readableBytesView.contains(UInt8(ascii: "\n")) else { return }
+        let answer = "HTTP/1.0 200 OK\r\ncontent-type: text/plain\r\n\r\nan old server's answer, until the close"
+        context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: answer))).whenComplete { _ in
+            context.close(promise: nil)
         }
     }
 }
