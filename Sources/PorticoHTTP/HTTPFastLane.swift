@@ -389,8 +389,10 @@ final class HTTPFastLane: @unchecked Sendable {
         var relayed = 0
         /// Relays open now.
         var relays = 0
-        /// HTTP/2 connections the lane took (ALPN h2, or the h2c preface).
+        /// HTTP/2 connections the lane took (ALPN h2, or the h2c preface), and streams of
+        /// theirs relayed to the engine.
         var http2Connections = 0
+        var relayedStreams = 0
     }
 
     private let shared = NIOLockedValueBox(Statistics())
@@ -1203,6 +1205,7 @@ final class HTTPFastLane: @unchecked Sendable {
                 client: client.clientAddress
             )
             client.log?.entry.service = route.service
+            if client.stream != nil { client.log?.entry.httpVersion = "HTTP/2" }
         }
         // As HTTP1Encoder writes a bodiless request with its fields as bytes, the proxy's
         // forwarding fields after the client's.
@@ -1723,9 +1726,10 @@ final class HTTPFastLane: @unchecked Sendable {
             client.counted = false
             self.core.openConnections.decrement()
         }
+        let stream = client.stream != nil
         self.shared.withLockedValue {
             if counted { $0.clients -= 1 }
-            $0.relayed += 1
+            if stream { $0.relayedStreams += 1 } else { $0.relayed += 1 }
             $0.relays += 1
         }
         let relay = Relay(descriptor: pair[0], generation: self.nextGeneration(), client: client)
@@ -1809,7 +1813,7 @@ final class HTTPFastLane: @unchecked Sendable {
                 moved = moved || client.output.readableBytes < before
             }
             if client.output.readableBytes == 0, relay.readable, !relay.atEnd {
-                self.readRelay(relay, into: &client.output)
+                self.readRelay(relay, into: &client.output, limit: Self.outputLimit)
                 moved = moved || client.output.readableBytes > 0
             }
         }
@@ -1849,14 +1853,14 @@ final class HTTPFastLane: @unchecked Sendable {
         return bytes.readableBytes < before
     }
 
-    /// Reads what the engine wrote to a relay into `buffer` (up to the output limit).
-    private func readRelay(_ relay: Relay, into buffer: inout ByteBuffer) {
+    /// Reads what the engine wrote to a relay into `buffer` (up to `limit` bytes buffered).
+    private func readRelay(_ relay: Relay, into buffer: inout ByteBuffer, limit: Int) {
         self.provide(&buffer)
         var drained = false
         let open = Self.readAll(
             relay.descriptor,
             into: &buffer,
-            limit: Self.outputLimit,
+            limit: limit,
             hangup: relay.hangup,
             drained: &drained
         )
@@ -2052,11 +2056,16 @@ final class HTTPFastLane: @unchecked Sendable {
         }
         // A loop, not recursion through flushClient: a long download on sockets that keep
         // taking data would otherwise grow the stack with every round.
-        while upstream.readable, upstream.client === client, client.output.readableBytes < Self.outputLimit {
+        // (A stream's exchange reads less, and nothing while the client's window holds its
+        // response back: a connection has up to 100 of them.)
+        let limit = client.stream == nil ? Self.outputLimit : Self.heldLimit
+        while upstream.readable, upstream.client === client, client.output.readableBytes < limit,
+            client.stream?.isBlocked != true
+        {
             let open = self.receive(
                 upstream.descriptor,
                 into: &upstream.input,
-                limit: Self.outputLimit,
+                limit: limit,
                 hangup: upstream.hangup,
                 readable: &upstream.readable
             )
@@ -2395,6 +2404,9 @@ extension HTTPFastLane {
             let frame = try LaneHTTP2Wire.next(&client.input, maxFrameSize: 16384)
         {
             try self.handleFrame(frame, client, connection)
+            if connection.tooManyResets {
+                throw LaneHTTP2ConnectionError(code: .enhanceYourCalm, reason: "too many streams reset")
+            }
         }
     }
 
@@ -2599,12 +2611,15 @@ extension HTTPFastLane {
             head = request
             contentLength = length
         case .connect:
+            self.countProvokedReset(.protocolError, connection)
             return self.writeReset(client, id, .protocolError)
         case .malformed(let problem):
             self.logger.debug("malformed HTTP/2 request", metadata: ["stream": "\(id)", "problem": "\(problem)"])
+            self.countProvokedReset(.protocolError, connection)
             return self.writeReset(client, id, .protocolError)
         }
         if endStream, let contentLength, contentLength != 0 {
+            self.countProvokedReset(.protocolError, connection)
             return self.writeReset(client, id, .protocolError)
         }
         let stream = LaneHTTP2Stream(
@@ -2664,7 +2679,6 @@ extension HTTPFastLane {
         head.writeStaticString("\r\n")
         exchange.input = head
         self.serveNext(exchange)
-        if stream.exchange === exchange, exchange.log != nil { exchange.log?.entry.httpVersion = "HTTP/2" }
     }
 
     /// Streams whose head waited for the next frame: none came in this read, so a body may
@@ -2785,6 +2799,18 @@ extension HTTPFastLane {
         }
     }
 
+    /// A reset the client's frames caused (a malformed request, a flow-control or stream-state
+    /// error) counts as one of its own resets: resets it provokes must not be free either
+    /// (CVE-2025-8671, "MadeYouReset"); past the limit the connection ends.
+    private func countProvokedReset(_ code: LaneHTTP2Code, _ connection: LaneHTTP2Connection) {
+        switch code {
+        case .protocolError, .flowControlError, .streamClosed:
+            if !connection.countReset(now: self.now) { connection.tooManyResets = true }
+        default:
+            break
+        }
+    }
+
     private func writeReset(_ client: Client, _ id: UInt32, _ code: LaneHTTP2Code) {
         LaneHTTP2Wire.writeReset(stream: id, code: code, into: &client.output)
         self.queueFlush(client)
@@ -2840,8 +2866,9 @@ extension HTTPFastLane {
         return true
     }
 
-    /// Response bytes a stream holds at most before its exchange's output is read further.
-    private static let heldLimit = 65_536
+    /// Response bytes a stream holds at most before its exchange's output is read further,
+    /// and the most its exchange reads ahead from the upstream.
+    fileprivate static let heldLimit = 65_536
 
     /// Encodes `fields` and writes them as the stream's HEADERS (and CONTINUATION) frames.
     private func writeBlock(
@@ -2891,6 +2918,7 @@ extension HTTPFastLane {
                 )
                 stream.sendWindow -= count
                 connection.sendWindow -= count
+                stream.wroteData = true
                 if endStream { stream.endWritten = true }
             }
             blocked = stream.held.readableBytes > 0
@@ -2978,6 +3006,7 @@ extension HTTPFastLane {
         stream.trailers = nil
         if let code = stream.resetCode, !(stream.endWritten && code == .internalError) {
             self.writeReset(client, stream.id, code)
+            self.countProvokedReset(code, connection)
         }
         if let exchange = stream.exchange {
             self.closeExchange(exchange)
@@ -3036,8 +3065,8 @@ extension HTTPFastLane {
         while moved, stream.exchange === exchange {
             moved = false
             if exchange.input.readableBytes > 0 { moved = self.writeRelay(relay, &exchange.input) }
-            if relay.readable, !relay.atEnd, exchange.output.readableBytes < Self.outputLimit, !stream.isBlocked {
-                self.readRelay(relay, into: &exchange.output)
+            if relay.readable, !relay.atEnd, exchange.output.readableBytes < Self.heldLimit, !stream.isBlocked {
+                self.readRelay(relay, into: &exchange.output, limit: Self.heldLimit)
                 moved = true
             }
             guard self.convertResponse(exchange, stream) else { return }
@@ -3059,7 +3088,10 @@ extension HTTPFastLane {
         // A response the client's window holds back: the idle timeout (the engine's own
         // timeouts govern the rest).
         if stream.isBlocked {
-            if exchange.list == nil { self.setDeadline(exchange, in: Self.nanoseconds(self.limits.idleTimeout)) }
+            if exchange.list == nil || stream.wroteData {
+                self.setDeadline(exchange, in: Self.nanoseconds(self.limits.idleTimeout))
+            }
+            stream.wroteData = false
         } else if exchange.list != nil {
             self.clearDeadline(exchange)
         }

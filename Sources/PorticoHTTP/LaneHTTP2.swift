@@ -242,6 +242,8 @@ final class LaneHTTP2Connection {
     /// Client resets counted for rapid-reset protection, since `resetsSince`.
     var resets = 0
     var resetsSince: UInt64 = 0
+    /// Past the reset limit through resets the client provoked: the connection ends.
+    var tooManyResets = false
     /// Over TLS (the scheme forwarded, the policy applied).
     let overTLS: Bool
 
@@ -360,6 +362,8 @@ final class LaneHTTP2Stream {
     var isBlocked = false
     /// In the connection's ``LaneHTTP2Connection/blocked`` list (once at most).
     var listed = false
+    /// DATA went out since the relay last looked (its idle deadline moves).
+    var wroteData = false
     /// The RST_STREAM code sent when the stream ends before its response did (nil: none, the
     /// client reset it or it ended normally).
     var resetCode: LaneHTTP2Code? = .internalError

@@ -1,8 +1,9 @@
 import NIOCore
 import NIOPosix
-import PorticoHTTP
 import PorticoRouting
 import Testing
+
+@testable import PorticoHTTP
 
 extension PorticoHTTPEngineTests {
     /// HTTP/2 seen frame by frame (h2c with prior knowledge and a raw client): flow control,
@@ -518,6 +519,40 @@ extension PorticoHTTPEngineTests {
                 let goAway = try await client.readFrame(ofType: RawFrame.goAway)
                 #expect(goAway.goAwayFields.map { $0.errorCode != 0 } == true, "an error code")
                 #expect(try await client.waitForClose())
+            }
+        }
+
+        /// Resets the client provokes (here: malformed requests, each reset with PROTOCOL_ERROR)
+        /// count as its own (CVE-2025-8671, "MadeYouReset"): past the limit the lane ends the
+        /// connection with ENHANCE_YOUR_CALM. (The lane's rule; NIOHTTP2 has its own.)
+        @Test func provokedResetsEndTheConnectionOnTheLane() async throws {
+            let upstream = try await TestUpstream.start(name: "a", group: TestSupport.group)
+            defer { Task { await upstream.stop() } }
+            try await TestSupport.withEngine(self.configuration(upstream), fastLane: true) { engine, ports in
+                let client = try await TestSupport.connect(ports[.http])
+                try await client.startHTTP2()
+                var frames = ByteBuffer()
+                for index in 0..<300 {
+                    var request = RawFrame.request(
+                        stream: UInt32(2 * index + 1),
+                        path: "/r",
+                        fields: [("X-Upper", "1")]
+                    )
+                    frames.writeBuffer(&request)
+                }
+                try await client.send(frames)
+                var resets = 0
+                while true {
+                    let frame = try await client.readFrame()
+                    if frame.type == RawFrame.rstStream { resets += 1 }
+                    if frame.type == RawFrame.goAway {
+                        #expect(frame.goAwayFields?.errorCode == 0xb, "ENHANCE_YOUR_CALM")
+                        break
+                    }
+                }
+                #expect(resets >= 200 && resets <= 201, "the limit's worth of resets first: \(resets)")
+                #expect(try await client.waitForClose())
+                #expect(engine.fastLaneStatistics.map(\.http2Connections).reduce(0, +) == 1)
             }
         }
 
