@@ -1479,8 +1479,17 @@ final class HTTPFastLane: @unchecked Sendable {
             connection.blocked = []
             connection.pendingHeads = []
         }
+        self.abandonExchange(client)
+        self.release(client)
+        client.tls = nil  // (frees the TLS connection before the descriptor closes)
+        Glibc.close(client.descriptor)
+    }
+
+    /// Ends what the client's exchange holds as it closes: its log line (499 when gone before
+    /// the response began, as the engine logs it), its upstream connection (not reused), its
+    /// endpoint count, its relay.
+    private func abandonExchange(_ client: Client) {
         if client.log != nil {
-            // Gone before its response began (as the engine logs it: 499), or during it.
             if client.state == .waiting { client.log?.entry.status = 499 }
             self.writeLogEntry(client)
         }
@@ -1491,9 +1500,6 @@ final class HTTPFastLane: @unchecked Sendable {
         }
         self.uncountEndpoint(client)
         self.endRelay(client)
-        self.release(client)
-        client.tls = nil  // (frees the TLS connection before the descriptor closes)
-        Glibc.close(client.descriptor)
     }
 
     /// Writes the client's pending output; false when the client was closed or handed over.
@@ -3100,17 +3106,7 @@ extension HTTPFastLane {
 
     /// Closes a stream's exchange (the stream itself is ended by ``endStream(_:)``).
     private func closeExchange(_ exchange: Client) {
-        if exchange.log != nil {
-            if exchange.state == .waiting { exchange.log?.entry.status = 499 }
-            self.writeLogEntry(exchange)
-        }
-        if let upstream = exchange.upstream {
-            exchange.upstream = nil
-            upstream.client = nil
-            self.closeUpstream(upstream)
-        }
-        self.uncountEndpoint(exchange)
-        self.endRelay(exchange)
+        self.abandonExchange(exchange)
         self.clearDeadline(exchange)
         self.park(&exchange.output)
         self.park(&exchange.upstreamRequest)
