@@ -556,6 +556,56 @@ extension PorticoHTTPEngineTests {
             }
         }
 
+        /// Frames of every type with random flags, stream ids and payloads (some of them
+        /// request blocks), after a valid preface: whatever each connection gets, the process
+        /// serves the next client normally.
+        @Test func randomFramesNeverStopTheServer() async throws {
+            try await self.withClient { client, engine, _ in
+                let port = engine.boundListeners.first?.1.port
+                var generator = SeededGenerator(seed: 0x5eed)
+                let block = RawHPACK.literals([
+                    (":method", "GET"), (":scheme", "http"), (":path", "/f"), (":authority", "a.example.com"),
+                ])
+                for _ in 0..<200 {
+                    let fuzzed = try await TestSupport.connect(port)
+                    var bytes = ByteBuffer(string: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+                    var settings = RawFrame.encode(type: RawFrame.settings, stream: 0)
+                    bytes.writeBuffer(&settings)
+                    for _ in 0..<Int.random(in: 1...30, using: &generator) {
+                        let type = [UInt8](0...9).randomElement(using: &generator)!
+                        let stream = [UInt32(0), 1, 3, 5, UInt32.random(in: 0...0x7fff_ffff, using: &generator)]
+                            .randomElement(using: &generator)!
+                        var payload: [UInt8]
+                        switch Int.random(in: 0..<10, using: &generator) {
+                        case 0..<3: payload = block
+                        case 3: payload = [UInt8.random(in: 0...255, using: &generator)] + block
+                        default:
+                            let count = [0, 1, 4, 5, 8, 9, 40, 300].randomElement(using: &generator)!
+                            payload = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                        }
+                        var frame = RawFrame.encode(
+                            type: type,
+                            flags: UInt8.random(in: 0...255, using: &generator),
+                            stream: stream,
+                            payload: payload
+                        )
+                        bytes.writeBuffer(&frame)
+                    }
+                    try await fuzzed.send(bytes)
+                    await fuzzed.close()
+                }
+                // The connection opened before all this still works, and so does a new one.
+                try await client.sendRequest(stream: 1, path: "/after")
+                var body: [UInt8] = []
+                while true {
+                    let frame = try await client.readFrame()
+                    if frame.stream == 1 && frame.type == RawFrame.data { body += frame.payload }
+                    if frame.stream == 1 && frame.endsStream { break }
+                }
+                #expect(String(decoding: body, as: UTF8.self).hasPrefix("upstream a GET /after\n"))
+            }
+        }
+
         /// A stream's upstream timeout ends it with the 504 answer (checked by the connection
         /// every second), and the connection goes on serving.
         @Test func upstreamTimeoutsAnswerStreamsWith504() async throws {
@@ -726,5 +776,20 @@ private final class UntilCloseResponder: ChannelInboundHandler, Sendable {
         context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: answer))).whenComplete { _ in
             context.close(promise: nil)
         }
+    }
+}
+
+/// A deterministic random source (SplitMix64), so a failing run can be replayed.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { self.state = seed }
+
+    mutating func next() -> UInt64 {
+        self.state &+= 0x9e37_79b9_7f4a_7c15
+        var value = self.state
+        value = (value ^ (value >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        value = (value ^ (value >> 27)) &* 0x94d0_49bb_1331_11eb
+        return value ^ (value >> 31)
     }
 }
