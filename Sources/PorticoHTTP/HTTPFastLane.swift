@@ -2649,41 +2649,27 @@ extension HTTPFastLane {
         stream.exchange = exchange
         if connection.streams.isEmpty { self.clearDeadline(client) }
         connection.streams[id] = stream
-        var request = ByteBuffer()
-        self.provide(&request)
-        Self.writeHTTP1Head(head, into: &request)
         if endStream || contentLength != nil {
-            self.startExchange(stream, head: request, chunked: false)
+            self.startExchange(stream, head: head, chunked: false)
         } else {
             // A body of unknown length, or none (many clients end a bodiless request with an
             // empty DATA frame): the next frame, or the end of this read, tells.
-            stream.pendingHead = request
+            stream.pendingHead = head
             connection.pendingHeads.append(stream)
         }
     }
 
-    /// `head` as an HTTP/1.1 request head without its last empty line.
-    private static func writeHTTP1Head(_ head: HTTPRequestHead, into buffer: inout ByteBuffer) {
-        buffer.writeString(head.method.rawValue)
-        buffer.writeStaticString(" ")
-        buffer.writeString(head.uri)
-        buffer.writeStaticString(" HTTP/1.1\r\n")
-        for (name, value) in head.headers {
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
-        }
-    }
-
-    /// Starts a stream's exchange with its request head (`chunked`: its body follows framed so).
-    private func startExchange(_ stream: LaneHTTP2Stream, head: ByteBuffer, chunked: Bool) {
+    /// Starts a stream's exchange with its request head, written as HTTP/1.1 into its input
+    /// (`chunked`: its body follows framed so).
+    private func startExchange(_ stream: LaneHTTP2Stream, head: HTTPRequestHead, chunked: Bool) {
         guard let exchange = stream.exchange else { return }
         stream.chunked = chunked
         var head = head
-        if chunked { head.writeStaticString("transfer-encoding: chunked\r\n") }
-        head.writeStaticString("\r\n")
-        exchange.input = head
+        head.version = .http1_1
+        if chunked { head.headers.add(name: "transfer-encoding", value: "chunked") }
+        self.provide(&exchange.input)
+        HTTP1Encoder.writeRequestLine(head, into: &exchange.input)
+        HTTP1Encoder.write(head.headers, into: &exchange.input)
         self.serveNext(exchange)
     }
 

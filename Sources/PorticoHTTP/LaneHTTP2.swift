@@ -343,7 +343,7 @@ final class LaneHTTP2Stream {
     /// The body goes upstream chunked (no content-length in the request).
     var chunked = false
     /// The head waits for the next frame to tell whether a body follows.
-    var pendingHead: ByteBuffer?
+    var pendingHead: HTTPRequestHead?
     /// Received and not given back as window.
     var unacknowledged = 0
     var discarded = 0

@@ -263,15 +263,8 @@ extension PorticoHTTPEngineTests {
                 let settings = try await client.startHTTP2()
                 #expect(settings[0x3] == 100, "SETTINGS_MAX_CONCURRENT_STREAMS")
                 try await client.sendRequest(stream: 1, path: "/h2")
-                var body: [UInt8] = []
-                while true {
-                    let frame = try await client.readFrame()
-                    if frame.stream == 1 && frame.type == RawFrame.data { body += frame.payload }
-                    if frame.stream == 1 && frame.endsStream { break }
-                    #expect(frame.type != RawFrame.rstStream && frame.type != RawFrame.goAway)
-                    if frame.type == RawFrame.rstStream || frame.type == RawFrame.goAway { break }
-                }
-                let text = String(decoding: body, as: UTF8.self)
+                let (text, interruption) = try await client.readBody(stream: 1)
+                #expect(interruption == nil, "\(interruption.map { "frame type \($0.type)" } ?? "")")
                 #expect(text.hasPrefix("upstream a GET /h2\n"), "\(text)")
                 #expect(text.contains("\nx-forwarded-proto: https\n"), "\(text)")
                 let statistics = Self.statistics(engine)

@@ -596,13 +596,14 @@ extension PorticoHTTPEngineTests {
                 }
                 // The connection opened before all this still works, and so does a new one.
                 try await client.sendRequest(stream: 1, path: "/after")
-                var body: [UInt8] = []
-                while true {
-                    let frame = try await client.readFrame()
-                    if frame.stream == 1 && frame.type == RawFrame.data { body += frame.payload }
-                    if frame.stream == 1 && frame.endsStream { break }
-                }
-                #expect(String(decoding: body, as: UTF8.self).hasPrefix("upstream a GET /after\n"))
+                let old = try await client.readBody(stream: 1)
+                #expect(old.interruptedBy == nil && old.text.hasPrefix("upstream a GET /after\n"), "\(old.text)")
+                let fresh = try await TestSupport.connect(port)
+                try await fresh.startHTTP2()
+                try await fresh.sendRequest(stream: 1, path: "/fresh")
+                let new = try await fresh.readBody(stream: 1)
+                #expect(new.interruptedBy == nil && new.text.hasPrefix("upstream a GET /fresh\n"), "\(new.text)")
+                await fresh.close()
             }
         }
 
@@ -712,15 +713,9 @@ extension PorticoHTTPEngineTests {
                 try await client.startHTTP2()
                 for stream in [UInt32(1), 3] {
                     try await client.sendRequest(stream: stream, path: "/old/\(stream)")
-                    var body: [UInt8] = []
-                    while true {
-                        let frame = try await client.readFrame()
-                        #expect(frame.type != RawFrame.rstStream && frame.type != RawFrame.goAway, "\(frame.type)")
-                        if frame.type == RawFrame.rstStream || frame.type == RawFrame.goAway { break }
-                        if frame.stream == stream && frame.type == RawFrame.data { body += frame.payload }
-                        if frame.stream == stream && frame.endsStream { break }
-                    }
-                    #expect(String(decoding: body, as: UTF8.self) == "an old server's answer, until the close")
+                    let (text, interruption) = try await client.readBody(stream: stream)
+                    #expect(interruption == nil, "\(interruption.map { "frame type \($0.type)" } ?? "")")
+                    #expect(text == "an old server's answer, until the close")
                 }
                 await client.close()
             }

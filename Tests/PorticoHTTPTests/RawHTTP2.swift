@@ -103,6 +103,21 @@ extension RawClient {
         )
     }
 
+    /// Reads frames until `stream` ends (other streams' frames are skipped): its DATA as text,
+    /// and the RST_STREAM or GOAWAY (of any stream) that ended the read instead, if one did.
+    func readBody(stream: UInt32) async throws -> (text: String, interruptedBy: RawFrame?) {
+        var body: [UInt8] = []
+        while true {
+            let frame = try await self.readFrame()
+            if frame.type == RawFrame.rstStream || frame.type == RawFrame.goAway {
+                return (String(decoding: body, as: UTF8.self), frame)
+            }
+            guard frame.stream == stream else { continue }
+            if frame.type == RawFrame.data { body += frame.payload }
+            if frame.endsStream { return (String(decoding: body, as: UTF8.self), nil) }
+        }
+    }
+
     func sendWindowUpdate(stream: UInt32, increment: UInt32) async throws {
         try await self.sendFrame(type: RawFrame.windowUpdate, stream: stream, payload: RawFrame.bytes(increment))
     }
